@@ -1,0 +1,56 @@
+"""imagegen: one call, many image models.
+
+    import imagegen
+    r = imagegen.generate("a red fox in snow", provider="openai:dall-e-3", size="16:9")
+    r.images[0].save("fox.png")
+"""
+
+from .client import Client, agenerate, generate
+from .errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    BudgetExceeded,
+    ContentPolicyError,
+    ImageGenError,
+    InvalidRequest,
+    ProviderUnavailable,
+    RateLimited,
+    TransientError,
+    UnsupportedFeature,
+)
+from .params import GenerateParams, LoRA, Size
+from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
+from .registry import providers, register_provider
+from .result import Attempt, Cost, GeneratedImage, GenerationResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AllProvidersFailed",
+    "Attempt",
+    "AuthenticationError",
+    "BudgetExceeded",
+    "Capabilities",
+    "Client",
+    "ContentPolicyError",
+    "Cost",
+    "GenerateParams",
+    "GeneratedImage",
+    "GenerationResult",
+    "ImageGenError",
+    "InvalidRequest",
+    "LoRA",
+    "ProgressEvent",
+    "Provider",
+    "ProviderRequest",
+    "ProviderResponse",
+    "ProviderUnavailable",
+    "RateLimited",
+    "Size",
+    "TransientError",
+    "UnsupportedFeature",
+    "agenerate",
+    "generate",
+    "providers",
+    "register_provider",
+]

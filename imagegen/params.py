@@ -1,0 +1,280 @@
+"""``GenerateParams``: every knob of a request except the prompt, validated at the edge.
+
+Anything invalid raises ``InvalidRequest`` naming the field and what is allowed, before a
+provider is resolved, let alone called.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import InvalidRequest
+from .imageio import ImageData, load_image
+
+__all__ = ["GenerateParams", "LoRA", "Operation", "Size", "build_params"]
+
+MAX_SEED = 2**64 - 1
+Operation = Literal["txt2img", "img2img", "inpaint", "variation", "controlnet"]
+OPERATIONS: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "variation", "controlnet")
+
+_PIXELS = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
+_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
+_SIZE_HELP = 'a size like "1024x768", an aspect ratio like "16:9", a (width, height) pair, or None'
+
+
+@dataclass(frozen=True)
+class Size:
+    """Either a pixel size (``width`` x ``height``) or an aspect ratio (``ratio``)."""
+
+    width: int | None = None
+    height: int | None = None
+    ratio: tuple[float, float] | None = None
+
+    @property
+    def is_ratio(self) -> bool:
+        return self.ratio is not None
+
+    @property
+    def aspect(self) -> float:
+        if self.ratio is not None:
+            return self.ratio[0] / self.ratio[1]
+        assert self.width and self.height
+        return self.width / self.height
+
+    @classmethod
+    def parse(cls, value: Any) -> Size:
+        if isinstance(value, Size):
+            return value
+        if isinstance(value, str):
+            if m := _PIXELS.match(value):
+                return cls._pixels(int(m[1]), int(m[2]), value)
+            if m := _RATIO.match(value):
+                a, b = float(m[1]), float(m[2])
+                if a <= 0 or b <= 0 or a / b > 100 or b / a > 100:
+                    raise ValueError(f"aspect ratio {value!r} must have two positive parts within 1:100")
+                return cls(ratio=(_num(a), _num(b)))
+            raise ValueError(f"cannot parse {value!r}; expected {_SIZE_HELP}")
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            w, h = value
+            if isinstance(w, bool) or isinstance(h, bool) or not isinstance(w, int) or not isinstance(h, int):
+                raise ValueError(f"a (width, height) pair must hold two integers; got {value!r}")
+            return cls._pixels(w, h, value)
+        raise ValueError(f"cannot use {value!r}; expected {_SIZE_HELP}")
+
+    @classmethod
+    def _pixels(cls, w: int, h: int, raw: Any) -> Size:
+        if w <= 0 or h <= 0:
+            raise ValueError(f"{raw!r}: width and height must be positive integers")
+        if w > 16384 or h > 16384:
+            raise ValueError(f"{raw!r}: width and height must be at most 16384")
+        return cls(width=w, height=h)
+
+    def __str__(self) -> str:
+        if self.ratio is not None:
+            return f"{_fmt(self.ratio[0])}:{_fmt(self.ratio[1])}"
+        return f"{self.width}x{self.height}"
+
+
+def _num(x: float) -> float:
+    return float(int(x)) if x.is_integer() else x
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+@dataclass(frozen=True)
+class LoRA:
+    """A LoRA adapter: a hub id or path, its scale, and an adapter name (derived when omitted)."""
+
+    path: str
+    scale: float = 1.0
+    name: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> LoRA:
+        if isinstance(value, LoRA):
+            return value
+        if isinstance(value, str):
+            path, sep, scale = value.rpartition(":")
+            if sep and path and _is_float(scale):
+                return cls(path=path, scale=float(scale))
+            return cls(path=value)
+        if isinstance(value, (tuple, list)) and 1 <= len(value) <= 3:
+            return cls(*value)
+        if isinstance(value, Mapping):
+            return cls(**value)
+        raise ValueError(f"cannot use {value!r}; expected 'path', 'path:scale', (path, scale) or a dict")
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("a LoRA needs a path or hub id")
+        if not isinstance(self.scale, (int, float)) or not math.isfinite(self.scale) or not -10 <= self.scale <= 10:
+            raise ValueError(f"LoRA scale must be a number within -10..10; got {self.scale!r}")
+
+
+def _is_float(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _size(value: Any) -> Size | None:
+    return None if value is None else Size.parse(value)
+
+
+def _loras(value: Any) -> tuple[LoRA, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, LoRA, Mapping)):
+        value = [value]
+    return tuple(LoRA.parse(v) for v in value)
+
+
+def _image(field: str) -> Any:
+    def convert(value: Any) -> ImageData | None:
+        return None if value is None else load_image(value, field)
+
+    return BeforeValidator(convert)
+
+
+SizeField = Annotated[Size | None, BeforeValidator(_size), PlainSerializer(lambda s: None if s is None else str(s))]
+ImageField = Annotated[ImageData | None, PlainSerializer(
+    lambda im: None if im is None else f"<{im.mime} {im.width}x{im.height}>")]
+
+
+class GenerateParams(BaseModel):
+    """Everything about a request but the prompt. ``generate(prompt, **kwargs)`` builds the same model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True,
+                              validate_default=False, str_strip_whitespace=False)
+
+    size: SizeField = None
+    n: int = Field(1, ge=1, le=128)
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    steps: int | None = Field(None, ge=1, le=1000)
+    guidance: float | None = Field(None, ge=0.0, le=100.0, allow_inf_nan=False)
+    negative_prompt: str | None = None
+    scheduler: str | None = None
+    image: Annotated[ImageField, _image("image")] = None
+    mask: Annotated[ImageField, _image("mask")] = None
+    strength: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
+    control_image: Annotated[ImageField, _image("control_image")] = None
+    control: str | None = None
+    control_model: str | None = None
+    control_scale: float | None = Field(None, ge=0.0, le=5.0, allow_inf_nan=False)
+    loras: Annotated[tuple[LoRA, ...], BeforeValidator(_loras)] = ()
+    quality: str | None = None
+    style: str | None = None
+    operation: Operation | None = None
+    size_policy: Literal["nearest", "exact", "strict"] = "nearest"
+    unsupported: Literal["warn", "error"] = "warn"
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _as_invalid(exc) from None
+
+    @field_validator("n", "seed", "steps", mode="before")
+    @classmethod
+    def _no_bool_or_float(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
+            raise ValueError(f"must be a whole number; got {v!r}")
+        return v
+
+    @field_validator("scheduler", "control", "quality", "style", "negative_prompt", "control_model")
+    @classmethod
+    def _strip(cls, v: str | None) -> str | None:
+        return v if v is None or v.strip() else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenerateParams:
+        if self.mask is not None and self.image is None:
+            raise ValueError("mask: a mask needs an image to inpaint; pass image= too")
+        if self.mask is not None and self.image is not None and self.mask.size != self.image.size:
+            raise ValueError(f"mask: mask is {self.mask.width}x{self.mask.height} but image is "
+                             f"{self.image.width}x{self.image.height}; they must be the same size")
+        if self.strength is not None and self.image is None:
+            raise ValueError("strength: strength applies to img2img and inpainting; pass image= too")
+        if self.control is not None and self.control_image is None:
+            raise ValueError("control: a control preprocessor needs control_image=")
+        if self.operation is not None:
+            need = {"img2img": "image", "inpaint": "mask", "variation": "image", "controlnet": "control_image"}
+            field = need.get(self.operation)
+            if field and getattr(self, field) is None:
+                raise ValueError(f"operation: {self.operation!r} needs {field}=")
+        return self
+
+    @property
+    def resolved_operation(self) -> str:
+        """The operation these params ask for: explicit, or inferred from the inputs given."""
+        if self.operation:
+            return self.operation
+        if self.control_image is not None:
+            return "controlnet"
+        if self.mask is not None:
+            return "inpaint"
+        if self.image is not None:
+            return "img2img"
+        return "txt2img"
+
+
+_FIELDS = tuple(GenerateParams.model_fields)
+
+
+def _as_invalid(exc: ValidationError) -> InvalidRequest:
+    lines = []
+    first_field: str | None = None
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or ""
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown parameter {loc!r}; allowed: {', '.join(_FIELDS)}"
+        elif err["type"] == "literal_error":
+            msg = f"{loc}: {msg} (got {err['input']!r})"
+        elif not msg.startswith(f"{loc.split('.')[0]}:") and loc:
+            got = err.get("input")
+            shown = f" (got {got!r})" if isinstance(got, (int, float, str)) and len(repr(got)) < 80 else ""
+            msg = f"{loc}: {msg}{shown}"
+        if first_field is None:
+            first_field = loc.split(".")[0] or (msg.split(":")[0] if ":" in msg else None)
+        lines.append(msg)
+    return InvalidRequest("; ".join(lines), field=first_field)
+
+
+def build_params(params: GenerateParams | Mapping[str, Any] | None = None, **overrides: Any) -> GenerateParams:
+    """Merge a ``GenerateParams`` (or dict) with keyword overrides into one validated model."""
+    if isinstance(params, GenerateParams) and not overrides:
+        return params
+    if params is not None and not isinstance(params, (GenerateParams, Mapping)):
+        raise InvalidRequest(f"params: expected GenerateParams or a dict; got {type(params).__name__}",
+                             field="params")
+    base: dict[str, Any] = {}
+    if isinstance(params, GenerateParams):
+        base = {k: getattr(params, k) for k in params.model_fields_set}
+    elif params is not None:
+        base = dict(params)
+    base.update(overrides)
+    try:
+        return GenerateParams.model_validate(base)
+    except ValidationError as exc:
+        raise _as_invalid(exc) from None

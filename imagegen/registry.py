@@ -1,0 +1,112 @@
+"""Finding providers: ``"name:model"`` specs, entry points, and in-process registrations.
+
+Installed providers announce themselves in the entry-point group ``imagegen.providers``; the
+target is a factory ``factory(model, **options) -> Provider`` (usually the provider class). It is
+imported on first use only, so ``import imagegen`` never pulls in torch or an SDK.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+from .errors import InvalidRequest, ProviderUnavailable
+from .provider import Provider
+
+__all__ = ["default_provider_spec", "parse_spec", "providers", "register_provider", "resolve_provider"]
+
+GROUP = "imagegen.providers"
+ProviderFactory = Callable[..., Provider]
+
+#: Where the first-party providers live, for the "install this" hint.
+KNOWN_PACKAGES = {"openai": "imagegen-openai", "google": "imagegen-google", "diffusers": "imagegen-diffusers"}
+#: The model the embedded local provider ships with (see imagegen-diffusers).
+EMBEDDED_MODEL = "diffusers:imagegen-mini"
+
+_registered: dict[str, ProviderFactory] = {}
+_entry_points: dict[str, metadata.EntryPoint] | None = None
+_lock = threading.Lock()
+
+
+def register_provider(name: str, factory: ProviderFactory) -> None:
+    """Make ``name`` resolvable in this process (overrides an installed provider of that name)."""
+    if not name or ":" in name:
+        raise InvalidRequest(f"provider name {name!r} must be non-empty and contain no ':'", field="provider")
+    if not callable(factory):
+        raise InvalidRequest("register_provider: factory must be callable", field="factory")
+    with _lock:
+        _registered[name] = factory
+
+
+def _installed() -> dict[str, metadata.EntryPoint]:
+    global _entry_points
+    if _entry_points is None:
+        with _lock:
+            if _entry_points is None:
+                _entry_points = {ep.name: ep for ep in metadata.entry_points(group=GROUP)}
+    return _entry_points
+
+
+def providers() -> dict[str, str]:
+    """Provider names available here, mapped to where each comes from."""
+    found = {name: ep.value for name, ep in _installed().items()}
+    found.update({name: f"registered: {getattr(f, '__qualname__', repr(f))}" for name, f in _registered.items()})
+    return dict(sorted(found.items()))
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """``"openai:dall-e-3"`` -> ("openai", "dall-e-3"); ``"openai"`` -> ("openai", None)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise InvalidRequest(f"provider: expected 'name:model' or a Provider instance; got {spec!r}",
+                             field="provider")
+    name, sep, model = spec.strip().partition(":")
+    if not name:
+        raise InvalidRequest(f"provider: {spec!r} has no provider name before ':'", field="provider")
+    return name, (model if sep and model else None)
+
+
+def _factory(name: str) -> ProviderFactory:
+    if name in _registered:
+        return _registered[name]
+    ep = _installed().get(name)
+    if ep is None:
+        hint = (f"; install it with `pip install {KNOWN_PACKAGES[name]}`" if name in KNOWN_PACKAGES
+                else f"; installed: {', '.join(providers()) or 'none'}")
+        raise ProviderUnavailable(f"no provider named {name!r} is installed{hint}")
+    try:
+        loaded: ProviderFactory = ep.load()
+    except ImportError as exc:
+        raise ProviderUnavailable(f"provider {name!r} is installed but failed to import: {exc}") from exc
+    return loaded
+
+
+def resolve_provider(spec: str | Provider, **options: Any) -> Provider:
+    """Build a provider from a spec string, or pass an instance through."""
+    if not isinstance(spec, str):
+        if isinstance(spec, Provider):
+            return spec
+        raise InvalidRequest(f"provider: expected 'name:model' or a Provider instance; got "
+                             f"{type(spec).__name__}", field="provider")
+    name, model = parse_spec(spec)
+    factory = _factory(name)
+    return factory(model, **options) if model is not None else factory(**options)
+
+
+def default_provider_spec() -> str:
+    """The provider used when none is named: ``IMAGEGEN_PROVIDER``, else a configured cloud key,
+    else the embedded local model."""
+    if env := os.environ.get("IMAGEGEN_PROVIDER"):
+        return env
+    installed = set(_installed()) | set(_registered)
+    if os.environ.get("OPENAI_API_KEY") and "openai" in installed:
+        return "openai:gpt-image-1"
+    if (os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")) and "google" in installed:
+        return "google:gemini-2.5-flash-image"
+    if "diffusers" in installed:
+        return EMBEDDED_MODEL
+    raise ProviderUnavailable(
+        "no provider given and none configured: pass provider='name:model', set IMAGEGEN_PROVIDER, or "
+        "`pip install imagegen-diffusers` for the embedded offline model")
