@@ -1,0 +1,14 @@
+import subprocess
+import sys
+
+HEAVY = ("torch", "openai", "diffusers", "numpy", "google.genai", "transformers", "PIL", "typer", "rich")
+
+
+def test_import_imagegen_pulls_in_no_heavy_dependency():
+    code = (
+        "import sys, imagegen\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
