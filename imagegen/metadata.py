@@ -163,7 +163,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     negative: list[str] = []
     for line in lines:
         if not negative and line.startswith("Negative prompt:"):
-            negative.append(line[len("Negative prompt:"):].strip())
+            negative.append(line[len("Negative prompt:"):].lstrip())
         elif negative:
             negative.append(line)
         else:
