@@ -19,6 +19,7 @@ from .errors import (
     UnsupportedFeature,
 )
 from .params import GenerateParams, LoRA, Size
+from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidRequest",
     "LoRA",
     "ProgressEvent",
+    "Prompt",
     "Provider",
     "ProviderRequest",
     "ProviderResponse",
