@@ -6,6 +6,7 @@
 """
 
 from .client import Client, agenerate, generate
+from .compare import Comparison
 from .errors import (
     AllProvidersFailed,
     AuthenticationError,
@@ -33,6 +34,7 @@ __all__ = [
     "BudgetExceeded",
     "Capabilities",
     "Client",
+    "Comparison",
     "ContentPolicyError",
     "Cost",
     "GenerateParams",
