@@ -13,7 +13,7 @@ import pytest
 import imagegen
 from imagegen import InvalidRequest, Prompt
 from imagegen.compare import Comparison, run_comparison
-from imagegen.errors import TransientError
+from imagegen.errors import ContentPolicyError
 from imagegen.metadata import read_metadata
 from imagegen.testing import FakeProvider, fake_color
 
@@ -43,12 +43,12 @@ def test_every_provider_gets_the_same_prompt_and_seeds(a, b):
 
 
 def test_a_failing_provider_only_fails_its_own_cells(a):
-    flaky = FakeProvider("flaky", script=[TransientError("upstream 503")])
+    flaky = FakeProvider("flaky", script=[ContentPolicyError("refused")])
     cmp = compare("a fox", providers=[a, flaky], seeds=[1, 2], size="64x64")
     assert not cmp.cell("fake:flaky", seed=1).ok and cmp.cell("fake:flaky", seed=2).ok
     assert all(cmp.cell("fake:a", seed=s).ok for s in (1, 2))
     row = {r["provider"]: r for r in cmp.table()}["fake:flaky"]
-    assert row["failed"] == 1 and row["images"] == 1 and row["errors"] == ["TransientError: upstream 503"]
+    assert row["failed"] == 1 and row["images"] == 1 and row["errors"] == ["ContentPolicyError: refused"]
 
 
 def test_table_sums_known_costs_and_reports_unknown_as_none(a, b):
@@ -122,11 +122,11 @@ def test_html_report_is_self_contained_with_every_image_inline(a, b):
 
 
 def test_html_report_shows_errors_warnings_and_scores(a):
-    flaky = FakeProvider("flaky", script=[TransientError("upstream 503")], price_per_image=None)
+    flaky = FakeProvider("flaky", script=[ContentPolicyError("refused")], price_per_image=None)
     cmp = compare("a fox", providers=[a, flaky], seeds=[1, 2], size="64x64",
                   scorer=lambda images, prompt: [42.5] * len(images))
     page = cmp.to_html()
-    assert "TransientError: upstream 503" in page and "cost: " in page and "score 42.50" in page
+    assert "ContentPolicyError: refused" in page and "cost: " in page and "score 42.50" in page
 
 
 def test_save_writes_grid_report_json_and_images_with_metadata(tmp_path, a, b):

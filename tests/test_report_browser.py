@@ -1,0 +1,98 @@
+"""The comparison report in a real browser: headless Chromium renders every image, and a vote
+clicked in the page exports as JSON.
+
+Chromium's own ``--dump-dom`` is enough: a probe script appended to a copy of the report waits for
+the page to load, clicks like a person would, and writes what it saw into the DOM that is dumped.
+Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped without it, except in CI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import imagegen
+from imagegen.compare import run_comparison
+from imagegen.errors import ContentPolicyError
+from imagegen.testing import FakeProvider
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", "--virtual-time-budget=10000"]
+
+PROBE = """
+<script>
+window.addEventListener('load', function () {
+  var images = Array.from(document.images).map(function (img) {
+    return {provider: img.dataset.provider, seed: img.dataset.seed, complete: img.complete,
+            width: img.naturalWidth, height: img.naturalHeight};
+  });
+  document.querySelector('input[name="vote-0"][value="other:b"]').click();
+  document.querySelector('input[name="vote-1"][value=""]').click();
+  document.getElementById('export').click();
+  var out = document.createElement('pre');
+  out.id = 'probe-result';
+  out.textContent = JSON.stringify({images: images,
+                                    exported: document.getElementById('votes-json').textContent,
+                                    download: document.getElementById('download').getAttribute('href')});
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; CI must `apt-get install -y chromium`")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def probed(chromium, tmp_path_factory) -> dict:
+    a = FakeProvider("a", price_per_image=0.04)
+    b = FakeProvider("b", name="other", script=[None, None, ContentPolicyError("refused: upstream policy")])
+    cmp = asyncio.run(run_comparison(imagegen.Client(), ["a lighthouse in a storm", "a fox, at dusk"],
+                                     providers=[a, b], seeds=[1, 2], size="96x64"))
+    page = cmp.to_html().replace("</body>", PROBE + "</body>")
+    folder = tmp_path_factory.mktemp("report")
+    (folder / "report.html").write_text(page, encoding="utf-8")
+    proc = subprocess.run([chromium, *FLAGS, f"--user-data-dir={folder / 'profile'}", "--dump-dom",
+                           (folder / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="probe-result">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"the probe did not run; chromium said: {proc.stderr[-2000:]}"
+    return {"comparison": cmp, **json.loads(html.unescape(found[1]))}
+
+
+def test_every_image_in_the_report_renders(probed):
+    cmp = probed["comparison"]
+    expected = sum(len(c.images) for c in cmp.cells)
+    assert expected == 7 and len(probed["images"]) == expected
+    assert all(img["complete"] and (img["width"], img["height"]) == (96, 64) for img in probed["images"])
+
+
+def test_clicked_votes_export_as_json(probed):
+    exported = json.loads(probed["exported"])
+    assert exported["providers"] == ["fake:a", "other:b"]
+    first, second = exported["votes"]
+    assert (first["prompt"], first["winner"], first["tie"], first["voted"]) == (
+        "a lighthouse in a storm", "other:b", False, True)
+    assert (second["prompt"], second["winner"], second["tie"]) == ("a fox, at dusk", None, True)
+
+
+def test_the_download_link_carries_the_same_votes(probed):
+    prefix = "data:application/json;charset=utf-8,"
+    assert probed["download"].startswith(prefix)
+    from urllib.parse import unquote
+
+    assert json.loads(unquote(probed["download"][len(prefix):])) == json.loads(probed["exported"])
