@@ -5,7 +5,8 @@
     r.images[0].save("fox.png")
 """
 
-from .client import Client, agenerate, generate
+from .budget import Budget
+from .client import DEFAULT_FALLBACK, Client, agenerate, generate
 from .compare import Comparison
 from .errors import (
     AllProvidersFailed,
@@ -19,18 +20,22 @@ from .errors import (
     TransientError,
     UnsupportedFeature,
 )
+from .ledger import Ledger, LedgerEntry, LedgerTotal
 from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult
+from .retry import RetryPolicy
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_FALLBACK",
     "AllProvidersFailed",
     "Attempt",
     "AuthenticationError",
+    "Budget",
     "BudgetExceeded",
     "Capabilities",
     "Client",
@@ -42,6 +47,9 @@ __all__ = [
     "GenerationResult",
     "ImageGenError",
     "InvalidRequest",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerTotal",
     "LoRA",
     "ProgressEvent",
     "Prompt",
@@ -50,6 +58,7 @@ __all__ = [
     "ProviderResponse",
     "ProviderUnavailable",
     "RateLimited",
+    "RetryPolicy",
     "Size",
     "TransientError",
     "UnsupportedFeature",

@@ -118,6 +118,8 @@ class Attempt:
     n: int = 0
     index: int = 0
     seeds: tuple[int | None, ...] = ()
+    attempt: int = 1  # 1 = first try of this call, 2 = first retry, ...
+    cost_source: str | None = None
 
 
 @dataclass

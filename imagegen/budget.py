@@ -1,0 +1,104 @@
+"""``Budget``: a dollar cap that concurrent calls can never overshoot.
+
+Before each provider call the provider's ``estimate_cost(req)`` is reserved; the call is refused
+with ``BudgetExceeded`` (before any money is spent) when spent + reserved + estimate would pass
+the cap. After the call the reservation is settled to the real cost (or released when the call
+failed). Check-and-reserve is one atomic step: under a lock in memory, or one SQLite write
+transaction when the budget lives in a ``Ledger`` file, which makes the cap hold across every
+process sharing that file.
+
+Unknown estimates (a provider without ``estimate_cost``, or one that returns None) follow
+``unknown_cost``: ``"warn"`` (default) lets the call run once the budget is not yet used up,
+reserving nothing, with a warning, and counts its real cost afterwards; ``"refuse"`` raises
+``BudgetExceeded`` instead. When a call succeeds but reports no price, its estimate is charged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+from .errors import BudgetExceeded, InvalidRequest
+from .ledger import EPSILON_USD, Ledger, LedgerEntry, Reservation, _ts
+from .result import Cost
+
+__all__ = ["Budget", "UnknownCostPolicy"]
+
+UnknownCostPolicy = Literal["warn", "refuse"]
+
+
+@dataclass
+class Hold:
+    """A reservation as the client sees it: how much, and whether the estimate was unknown."""
+
+    reservation: Reservation
+    known: bool
+
+
+class Budget:
+    """A spending cap for one ``Client``; pass ``ledger`` to share it with other processes."""
+
+    def __init__(self, limit_usd: float, *, ledger: Ledger | None = None,
+                 since: dt.datetime | dt.date | str | float | None = None,
+                 unknown_cost: UnknownCostPolicy = "warn") -> None:
+        if isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not limit_usd >= 0:
+            raise InvalidRequest(f"budget_usd: must be a number of dollars >= 0; got {limit_usd!r}",
+                                 field="budget_usd")
+        if unknown_cost not in ("warn", "refuse"):
+            raise InvalidRequest(f"unknown_cost: must be 'warn' or 'refuse'; got {unknown_cost!r}",
+                                 field="unknown_cost")
+        self.limit_usd = float(limit_usd)
+        self.ledger = ledger
+        self.since = _ts(since)
+        self.unknown_cost = unknown_cost
+        self._lock = threading.Lock()
+        self._spent = 0.0
+        self._reserved = 0.0
+
+    @property
+    def spent(self) -> float:
+        """Dollars spent plus dollars reserved by calls in flight."""
+        if self.ledger is not None:
+            return self.ledger.spent(self.since)
+        with self._lock:
+            return self._spent + self._reserved
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.limit_usd - self.spent)
+
+    def reserve(self, estimate: Cost | None, *, request_id: str, provider: str, model: str) -> Hold:
+        """Set the estimate aside or raise ``BudgetExceeded``."""
+        known = estimate is not None and estimate.usd is not None
+        if not known and self.unknown_cost == "refuse":
+            raise BudgetExceeded(f"budget: {provider}:{model} gives no cost estimate, and unknown_cost='refuse'",
+                                 provider=f"{provider}:{model}", limit_usd=self.limit_usd)
+        amount = float(estimate.usd) if estimate is not None and estimate.usd is not None else 0.0
+        if self.ledger is not None:
+            res = self.ledger.reserve(amount, self.limit_usd, request_id=request_id, provider=provider,
+                                      model=model, since=self.since)
+            return Hold(res, known)
+        with self._lock:
+            used = self._spent + self._reserved
+            if used + amount > self.limit_usd + EPSILON_USD:
+                raise BudgetExceeded(
+                    f"budget: this call may cost ${amount:.4f} but ${used:.4f} of the ${self.limit_usd:.2f} "
+                    f"budget is spent or reserved", provider=f"{provider}:{model}", spent_usd=used,
+                    limit_usd=self.limit_usd, estimate_usd=amount)
+            self._reserved += amount
+        return Hold(Reservation(amount=amount), known)
+
+    def settle(self, hold: Hold, entry: LedgerEntry) -> None:
+        """Replace the reservation with ``entry.cost_usd`` (0 for a failed call) and record it."""
+        if self.ledger is not None:
+            self.ledger.settle(hold.reservation, entry)
+            return
+        with self._lock:
+            self._reserved -= hold.reservation.amount
+            self._spent += entry.cost_usd or 0.0
+
+    def __repr__(self) -> str:
+        where = f", ledger={self.ledger.path!r}" if self.ledger is not None else ""
+        return f"Budget(limit_usd={self.limit_usd}{where})"
