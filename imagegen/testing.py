@@ -8,6 +8,13 @@ checkable from pixels), and can be scripted like httpx's ``MockTransport``::
 
 ``script`` entries are consumed one per call: an exception instance is raised, ``None`` means
 succeed normally. Once the script is used up every call succeeds. ``calls`` records each request.
+
+``FakeClock`` makes retries and rate limits instant and observable in tests::
+
+    clock = FakeClock()
+    client = Client(fake, retry=RetryPolicy(attempts=3, sleep=clock.sleep, clock=clock))
+    ...
+    assert clock.sleeps == [0.1, 0.1]    # the waits the client asked for; no real time passed
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from .imageio import ImageData
 from .provider import Capabilities, ProviderRequest, ProviderResponse
 from .result import Cost, CostItem, GeneratedImage
 
-__all__ = ["FakeProvider", "fake_color"]
+__all__ = ["FakeClock", "FakeProvider", "fake_color"]
 
 Handler = Callable[[ProviderRequest], Sequence[bytes | ImageData]]
 
@@ -34,6 +41,24 @@ DEFAULT_CAPABILITIES = Capabilities(
     supports=frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
                         "quality", "style", "control_scale"}),
 )
+
+
+class FakeClock:
+    """A monotonic clock that only moves when something sleeps on it (``RetryPolicy(sleep=, clock=)``)."""
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            self.now += max(0.0, seconds)
+        await asyncio.sleep(0)
 
 
 def fake_color(prompt: str, seed: int | None) -> tuple[int, int, int]:
