@@ -8,7 +8,7 @@ transaction when the budget lives in a ``Ledger`` file, which makes the cap hold
 process sharing that file.
 
 Unknown estimates (a provider without ``estimate_cost``, or one that returns None) follow
-``unknown_cost``: ``"warn"`` (default) lets the call run once the budget is not yet used up,
+``unknown_cost``: ``"warn"`` (default) lets the call run while some budget is left,
 reserving nothing, with a warning, and counts its real cost afterwards; ``"refuse"`` raises
 ``BudgetExceeded`` instead. When a call succeeds but reports no price, its estimate is charged.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .errors import BudgetExceeded, InvalidRequest
-from .ledger import EPSILON_USD, Ledger, LedgerEntry, Reservation, _ts
+from .ledger import Ledger, LedgerEntry, Reservation, _ts, over_budget
 from .result import Cost
 
 __all__ = ["Budget", "UnknownCostPolicy"]
@@ -78,11 +78,11 @@ class Budget:
         amount = float(estimate.usd) if estimate is not None and estimate.usd is not None else 0.0
         if self.ledger is not None:
             res = self.ledger.reserve(amount, self.limit_usd, request_id=request_id, provider=provider,
-                                      model=model, since=self.since)
+                                      model=model, since=self.since, unknown=not known)
             return Hold(res, known)
         with self._lock:
             used = self._spent + self._reserved
-            if used + amount > self.limit_usd + EPSILON_USD:
+            if over_budget(used, amount, self.limit_usd, unknown=not known):
                 raise BudgetExceeded(
                     f"budget: this call may cost ${amount:.4f} but ${used:.4f} of the ${self.limit_usd:.2f} "
                     f"budget is spent or reserved", provider=f"{provider}:{model}", spent_usd=used,

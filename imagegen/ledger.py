@@ -237,13 +237,14 @@ class Ledger:
         e.id = cur.lastrowid
 
     def reserve(self, amount: float, limit_usd: float, *, request_id: str, provider: str, model: str,
-                since: float | None = None) -> Reservation:
+                since: float | None = None, unknown: bool = False) -> Reservation:
         """Set ``amount`` aside if spent + reserved + amount stays within ``limit_usd``; else
-        raise ``BudgetExceeded``. Reservations of processes that died are settled first."""
+        raise ``BudgetExceeded``. An ``unknown`` cost needs some budget left. Reservations of
+        processes that died are settled first."""
         with self._write() as conn:
             self._reap(conn)
             spent = self._spent(conn, since)
-            if spent + amount > limit_usd + EPSILON_USD:
+            if over_budget(spent, amount, limit_usd, unknown):
                 raise BudgetExceeded(
                     f"budget: this call may cost ${amount:.4f} but ${spent:.4f} of the ${limit_usd:.2f} "
                     f"budget is spent or reserved (ledger {os.path.basename(self.path)})",
@@ -352,6 +353,13 @@ class Ledger:
         else:
             write(dest)
         return len(entries)
+
+
+def over_budget(used: float, amount: float, limit_usd: float, unknown: bool = False) -> bool:
+    """True when ``amount`` more would pass the cap (or, for an unknown cost, nothing is left)."""
+    if unknown:
+        return used >= limit_usd - EPSILON_USD
+    return used + amount > limit_usd + EPSILON_USD
 
 
 def _where(since: Any, until: Any) -> tuple[list[str], list[Any]]:
