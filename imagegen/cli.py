@@ -1,65 +1,598 @@
-"""The ``imagegen`` command line (typer + rich), imported only when the command runs."""
+"""The ``imagegen`` command line (typer + rich), imported only when the command runs.
+
+Exit codes scripts can rely on: 0 ok, 2 bad input, 3 provider failure, 4 budget. Every error is
+one line on stderr naming the option at fault; no traceback reaches the user.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+import os
+import re
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import errors
 from .client import Client
+from .provider import Capabilities, ProgressCallback, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import providers as installed_providers
+from .registry import resolve_provider
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="One call, many image models.")
-console = Console(stderr=True)
+if TYPE_CHECKING:
+    from .compare import Comparison
+
+__all__ = ["app", "main", "provider_matrix"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="One call, many image models.")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET = 0, 2, 3, 4
+
+#: GenerateParams field -> the option that sets it, so errors name what the user typed.
+OPTION_OF = {"size": "--size", "n": "-n", "seed": "--seed", "steps": "--steps", "guidance": "--guidance",
+             "negative_prompt": "--negative", "scheduler": "--scheduler", "image": "--image", "mask": "--mask",
+             "strength": "--strength", "control": "--control", "control_image": "--control-image",
+             "control_model": "--control-model", "control_scale": "--control-scale", "loras": "--lora",
+             "quality": "--quality", "style": "--style", "size_policy": "--size-policy",
+             "provider_options": "--option", "provider": "--provider", "budget_usd": "--budget",
+             "select": "--select", "model": "--clip", "seeds": "--seeds", "prompt": "PROMPT", "ledger": "--ledger"}
+
+
+class CliError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def fail(option: str, message: str) -> NoReturn:
+    raise CliError(f"{option}: {message}")
+
+
+# -- progress -----------------------------------------------------------------------------------
+
+class Watched:
+    """A provider whose calls report progress: the provider's own steps (local models) and, for
+    each call the client makes, an ``attempt`` event (so retries show for remote ones)."""
+
+    def __init__(self, provider: Provider, progress: ProgressCallback) -> None:
+        self._client = provider  # the name the client's secret scrubber looks inside
+        self.name = provider.name
+        self.model = provider.model
+        self._progress = progress
+        self._calls = 0
+
+    def capabilities(self) -> Capabilities:
+        return self._client.capabilities()
+
+    def estimate_cost(self, req: ProviderRequest) -> Any:
+        estimate = getattr(self._client, "estimate_cost", None)
+        return estimate(req) if estimate is not None else None
+
+    async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        self._calls += 1
+        self._progress(ProgressEvent("attempt", self._calls, 0, req.index))
+        user = req.progress
+
+        def both(event: ProgressEvent) -> None:
+            self._progress(event)
+            if user is not None:
+                user(event)
+
+        req.progress = both
+        return await self._client.generate(req)
+
+    async def aclose(self) -> None:
+        closer = getattr(self._client, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+class ProgressBar:
+    """A rich progress bar on stderr fed by ``ProgressEvent``s (from any thread)."""
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.label = label
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 console=err, transient=True, disable=not enabled)
+        self.task = self.progress.add_task(label, total=None)
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.stage == "attempt":
+            what = f"{self.label}: attempt {event.step}" if event.step > 1 else f"{self.label}: waiting"
+            self.progress.update(self.task, description=what)
+            return
+        self.progress.update(self.task, description=f"{self.label}: {event.stage} (image {event.image_index + 1})",
+                             completed=event.step, total=event.total or None)
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+# -- option parsing -------------------------------------------------------------------------------
+
+def parse_seeds(text: str) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(re.fullmatch(r"\d+", p) for p in parts):
+        fail("--seeds", f"expected comma-separated whole numbers like 1,2,3; got {text!r}")
+    return [int(p) for p in parts]
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail("--option", f"expected KEY=VALUE (VALUE may be JSON); got {item!r}")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    return options
+
+
+def default_ledger() -> str:
+    if env := os.environ.get("IMAGEGEN_LEDGER"):
+        return env
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "imagegen", "ledger.sqlite")
+
+
+def ledger_path(ledger: Path | None, no_ledger: bool) -> str | None:
+    if no_ledger:
+        return None
+    path = str(ledger) if ledger is not None else default_ledger()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return path
+
+
+def make_client(specs: Sequence[str | Provider], budget: float | None, ledger: str | None) -> Client:
+    return Client(providers=list(specs), budget_usd=budget, ledger=ledger)
+
+
+def image_stem(prompt: str, seed: int | None) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].strip("-") or "image"
+    return f"{slug}-{seed}" if seed is not None else slug
+
+
+def free_path(directory: Path, stem: str) -> Path:
+    path = directory / f"{stem}.png"
+    k = 1
+    while path.exists():
+        path = directory / f"{stem}-{k}.png"
+        k += 1
+    return path
+
+
+def usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+# -- generate ---------------------------------------------------------------------------------------
+
+Opt = typer.Option
 
 
 @app.command()
 def generate(
-    prompt: str,
-    provider: Annotated[Optional[str], typer.Option("--provider", "-p", help="name:model")] = None,  # noqa: UP045
-    size: Annotated[Optional[str], typer.Option(help='"1024x768" or "16:9"')] = None,  # noqa: UP045
-    n: Annotated[int, typer.Option("-n", help="number of images")] = 1,
-    seed: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
-    steps: Annotated[Optional[int], typer.Option()] = None,  # noqa: UP045
-    guidance: Annotated[Optional[float], typer.Option()] = None,  # noqa: UP045
-    out: Annotated[Path, typer.Option("-o", "--out", help="output folder")] = Path("."),
+    prompt: Annotated[str | None, typer.Argument(help="what to draw (optional with --replay)")] = None,
+    provider: Annotated[list[str] | None, Opt("--provider", "-p", help="name:model; repeat for fallback")] = None,
+    size: Annotated[str | None, Opt(help='"1024x768" or an aspect ratio like "16:9"')] = None,
+    n: Annotated[int | None, Opt("-n", help="number of images")] = None,
+    seed: Annotated[int | None, Opt(help="seed of the first image; image i gets seed+i")] = None,
+    steps: Annotated[int | None, Opt(help="denoising steps (local models)")] = None,
+    guidance: Annotated[float | None, Opt(help="classifier-free guidance scale")] = None,
+    negative: Annotated[str | None, Opt(help="negative prompt")] = None,
+    scheduler: Annotated[str | None, Opt(help='sampler, e.g. "dpm++ 2m karras"')] = None,
+    image: Annotated[Path | None, Opt(help="input image (img2img, inpaint)")] = None,
+    mask: Annotated[Path | None, Opt(help="inpainting mask (white = repaint)")] = None,
+    strength: Annotated[float | None, Opt(help="how much img2img may change the image, 0..1")] = None,
+    control: Annotated[str | None, Opt(help="ControlNet preprocessor, e.g. canny")] = None,
+    control_image: Annotated[Path | None, Opt("--control-image", help="ControlNet input image")] = None,
+    control_model: Annotated[str | None, Opt("--control-model", help="ControlNet model id or path")] = None,
+    control_scale: Annotated[float | None, Opt("--control-scale", help="ControlNet conditioning scale")] = None,
+    lora: Annotated[list[str] | None, Opt("--lora", help="LoRA as PATH or PATH:SCALE; repeatable")] = None,
+    quality: Annotated[str | None, Opt(help="provider quality, e.g. hd")] = None,
+    style: Annotated[str | None, Opt(help="provider style, e.g. vivid")] = None,
+    size_policy: Annotated[str | None, Opt("--size-policy", help="nearest | exact | strict")] = None,
+    option: Annotated[list[str] | None, Opt("--option", help="provider option KEY=VALUE; repeatable")] = None,
+    select: Annotated[int | None, Opt(help="keep the best K of the n images (needs --clip)")] = None,
+    clip: Annotated[Path | None, Opt(help="CLIP model folder for --select scoring")] = None,
+    budget: Annotated[float | None, Opt(help="refuse calls that would spend more than this many USD")] = None,
+    ledger: Annotated[Path | None, Opt(help="cost ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
+    no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
+    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image")] = None,
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
+    as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
 ) -> None:
-    """Generate images and save them as PNGs with metadata."""
-    try:
-        result = Client().generate(prompt, provider=provider, size=size, n=n, seed=seed, steps=steps,
-                                   guidance=guidance)
-    except (errors.InvalidRequest, errors.UnsupportedFeature) as exc:
-        console.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
-    except errors.BudgetExceeded as exc:
-        console.print(f"[red]budget:[/] {exc}")
-        raise typer.Exit(EXIT_BUDGET) from None
-    except errors.ImageGenError as exc:
-        console.print(f"[red]provider failed:[/] {exc}")
-        raise typer.Exit(EXIT_PROVIDER) from None
-    paths = result.save(out, prefix=f"{result.request_id[:8]}")
-    table = Table("file", "seed", "size", "provider", "cost")
-    usd = "unknown" if result.cost.usd is None else f"${result.cost.usd:.4f}"
-    for path, image in zip(paths, result.images, strict=True):
-        table.add_row(path, str(image.seed), f"{image.width}x{image.height}", f"{result.provider}:{result.model}", usd)
-    Console().print(table)
+    """Generate images and save them as PNGs with metadata (A1111 `parameters` + imagegen JSON)."""
+    given = {"size": size, "n": n, "seed": seed, "steps": steps, "guidance": guidance, "negative_prompt": negative,
+             "scheduler": scheduler, "image": image, "mask": mask, "strength": strength, "control": control,
+             "control_image": control_image, "control_model": control_model, "control_scale": control_scale,
+             "quality": quality, "style": style, "size_policy": size_policy}
+    params: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    if lora:
+        params["loras"] = list(lora)
+    if option:
+        params["provider_options"] = parse_options(option)
+    specs = list(provider or [])
+    original = None
+    if replay is not None:
+        prompt, specs, params, original = replay_request(replay, prompt, specs, params)
+    if prompt is None or not prompt.strip():
+        fail("PROMPT", "give a prompt (or --replay IMAGE)")
+    scorer = None
+    if select is not None:
+        if clip is None:
+            fail("--select", "needs --clip PATH (a CLIP model folder) to score the images")
+        from .eval import ClipScorer
+
+        scorer = ClipScorer(clip)
+    if not specs:
+        from .registry import default_provider_spec
+
+        specs = [default_provider_spec()]
+    with ProgressBar(", ".join(specs), enabled=err.is_terminal and not as_json) as bar:
+        watched = [Watched(resolve_provider(s), bar) for s in specs]
+        client = make_client(watched, budget, ledger_path(ledger, no_ledger))
+        try:
+            t0 = time.perf_counter()
+            result = client.generate(prompt, params, select=select, scorer=scorer)
+            elapsed = time.perf_counter() - t0
+        finally:
+            client.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [im.save(free_path(out_dir, image_stem(prompt, im.seed))) for im in result.images]
+    same = None if original is None else [_same_pixels(original, p) for p in paths]
+    if as_json:
+        payload = {**result.to_dict(), "files": paths, "elapsed_s": elapsed}
+        if same is not None:
+            payload["replay_identical"] = same
+        out.print_json(json.dumps(payload, default=str))
+    else:
+        table = Table("file", "seed", "size", "provider", "cost", "time", title=None)
+        share = None if result.cost.usd is None else result.cost.usd / max(len(paths), 1)
+        for path, im in zip(paths, result.images, strict=True):
+            table.add_row(path, str(im.seed), f"{im.width}x{im.height}", f"{result.provider}:{result.model}",
+                          usd(share), f"{elapsed:.2f}s")
+        out.print(table)
+        if same is not None:
+            verdict = "identical to" if all(same) else "DIFFERENT from"
+            say("replay", f"pixels {verdict} {replay}")
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
+        say("warning", warning)
+
+
+def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any]
+                   ) -> tuple[str | None, list[str], dict[str, Any], Path]:
+    """The prompt, provider and params recorded in ``path``; options given on the command line win."""
+    from .metadata import read_metadata
+
+    if not path.is_file():
+        fail("--replay", f"no such file: {path}")
+    try:
+        meta = read_metadata(str(path))
+    except Exception as exc:  # not an image Pillow can read
+        fail("--replay", f"cannot read {path}: {exc}")
+    if meta.source == "none":
+        fail("--replay", f"{path} carries no imagegen or A1111 metadata")
+    operation = meta.params.get("operation")
+    if operation not in (None, "txt2img") and "image" not in params:
+        fail("--replay", f"{path} was made with {operation}; pass its input with --image (and --mask)")
+    replayed = meta.replay_params()
+    if not specs:
+        if meta.spec is None:
+            fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
+        specs = [meta.spec]
+    return prompt or meta.prompt, specs, {**replayed, **params}, path
+
+
+def _same_pixels(original: Path, new: str) -> bool:
+    from PIL import Image
+
+    with Image.open(original) as a, Image.open(new) as b:
+        return a.size == b.size and a.convert("RGBA").tobytes() == b.convert("RGBA").tobytes()
+
+
+# -- compare ----------------------------------------------------------------------------------------
+
+@app.command()
+def compare(
+    prompt: Annotated[list[str], typer.Argument(help="one or more prompts")],
+    provider: Annotated[list[str] | None, Opt("--provider", "-p", help="name:model; give two or more")] = None,
+    seeds: Annotated[str, Opt(help="comma-separated seeds, e.g. 1,2,3")] = "1",
+    size: Annotated[str | None, Opt(help='"1024x768" or "16:9"')] = None,
+    n: Annotated[int | None, Opt("-n", help="images per seed")] = None,
+    steps: Annotated[int | None, Opt()] = None,
+    guidance: Annotated[float | None, Opt()] = None,
+    negative: Annotated[str | None, Opt(help="negative prompt")] = None,
+    scheduler: Annotated[str | None, Opt()] = None,
+    quality: Annotated[str | None, Opt()] = None,
+    style: Annotated[str | None, Opt()] = None,
+    clip: Annotated[Path | None, Opt(help="CLIP model folder: adds a CLIP score per image")] = None,
+    budget: Annotated[float | None, Opt(help="USD cap for the whole comparison")] = None,
+    ledger: Annotated[Path | None, Opt(help="cost ledger file")] = None,
+    no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("compare"),
+    cell_size: Annotated[int, Opt("--cell-size", min=32, max=2048, help="grid cell size in pixels")] = 256,
+) -> None:
+    """Run the same prompt and seeds on several providers: grid.png, report.html, comparison.json."""
+    if not provider:
+        fail("--provider", "give at least one provider to compare, e.g. -p openai:dall-e-3 -p diffusers:imagegen-mini")
+    seed_list = parse_seeds(seeds)
+    given = {"size": size, "n": n, "steps": steps, "guidance": guidance, "negative_prompt": negative,
+             "scheduler": scheduler, "quality": quality, "style": style}
+    params = {k: v for k, v in given.items() if v is not None}
+    scorer = None
+    if clip is not None:
+        from .eval import ClipScorer
+
+        scorer = ClipScorer(clip)
+    with ProgressBar("compare", enabled=err.is_terminal) as bar:
+        watched = [Watched(resolve_provider(s), bar) for s in provider]
+        client = make_client([], budget, ledger_path(ledger, no_ledger))
+        try:
+            what: Any = prompt if len(prompt) > 1 else prompt[0]
+            cmp: Comparison = client.compare(what, providers=watched,
+                                             seeds=seed_list, params=params, scorer=scorer)
+        finally:
+            client.close()
+    paths = cmp.save(out_dir, cell_size=cell_size)
+    table = Table("provider", "images", "failed", "mean latency", "cost", "mean score")
+    for row in cmp.table():
+        table.add_row(row["provider"], str(row["images"]), str(row["failed"]),
+                      "-" if row["latency_s"] is None else f"{row['latency_s']:.2f}s", usd(row["cost_usd"]),
+                      "-" if row["score"] is None else f"{row['score']:.2f}")
+    out.print(table)
+    out.print(f"grid:   {paths['grid']}\nreport: {paths['report']}\njson:   {paths['json']}")
+    failed = [c for c in cmp.cells if not c.ok]
+    for c in failed:
+        say("warning", f"{c.provider} seed {c.seed}: {c.error_text}")
+    if failed and len(failed) == len(cmp.cells):
+        raise _exit_for([c.error for c in failed if c.error is not None])
+
+
+def _exit_for(failures: Sequence[errors.ImageGenError]) -> typer.Exit:
+    budget = bool(failures) and all(isinstance(e, errors.BudgetExceeded) for e in failures)
+    return typer.Exit(EXIT_BUDGET if budget else EXIT_PROVIDER)
+
+
+# -- providers, costs, info -------------------------------------------------------------------------
+
+MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
+_OPS = ("txt2img", "img2img", "inpaint", "variation", "controlnet")
+_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style")
+
+
+def _default_specs() -> list[str]:
+    specs = []
+    for name in installed_providers():
+        try:
+            inst = resolve_provider(name)
+        except Exception:  # a provider that cannot start without its model or key is listed by name
+            specs.append(name)
+            continue
+        specs.append(f"{inst.name}:{inst.model}")
+        for model in getattr(inst, "listed_models", ()) or ():
+            if f"{name}:{model}" not in specs:
+                specs.append(f"{name}:{model}")
+    return specs
+
+
+def provider_matrix(specs: Sequence[str] | None = None) -> str:
+    """A Markdown table of what each provider/model honours, built from its ``Capabilities``.
+
+    ``specs`` default to each installed provider's default model. Midjourney is always listed, as
+    not supported (it has no official API)."""
+    header = ["provider", "model", "sizes", "images/call", *_OPS, *_PARAMS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for spec in specs if specs is not None else _default_specs():
+        name, _, model = spec.partition(":")
+        try:
+            inst = resolve_provider(spec)
+            caps = inst.capabilities()
+        except Exception as exc:
+            reason = str(exc).replace("|", "/").splitlines()[0][:80]
+            lines.append(f"| {name} | {model or '—'} | unavailable here: {reason} |" + " |" * (len(header) - 3))
+            continue
+        cells = [inst.name, inst.model, caps.describe_sizes().replace("|", "/"), str(caps.max_images_per_call)]
+        cells += ["✓" if op in caps.operations else "—" for op in _OPS]
+        cells += ["✓" if p in caps.supports else "—" for p in _PARAMS]
+        lines.append("| " + " | ".join(cells) + " |")
+    name, model, note = MIDJOURNEY_ROW
+    lines.append(f"| {name} | {model} | {note} |" + " |" * (len(header) - 3))
+    return "\n".join(lines)
 
 
 @app.command("providers")
-def list_providers() -> None:
-    """List installed providers."""
-    for name, origin in installed_providers().items():
-        Console().print(f"{name}\t{origin}")
+def list_providers(
+    markdown: Annotated[bool, Opt("--markdown", help="print the provider matrix as Markdown")] = False,
+    spec: Annotated[list[str] | None, Opt("--spec", help="name:model to include; repeatable")] = None,
+) -> None:
+    """List installed providers, their models and what they honour."""
+    if markdown:
+        out.print(provider_matrix(spec or None), markup=False, soft_wrap=True)
+        return
+    table = Table("provider", "from", "model", "operations", "parameters", "sizes")
+    found = installed_providers()
+    for s in spec or _default_specs():
+        name = s.partition(":")[0]
+        try:
+            inst = resolve_provider(s)
+            caps = inst.capabilities()
+        except Exception as exc:
+            table.add_row(name, found.get(name, "?"), s.partition(":")[2] or "—", f"unavailable: {exc}", "", "")
+            continue
+        table.add_row(inst.name, found.get(name, "?"), inst.model, " ".join(o for o in _OPS if o in caps.operations),
+                      " ".join(p for p in _PARAMS if p in caps.supports), caps.describe_sizes())
+    out.print(table)
+    say("note", "midjourney is not supported: Midjourney offers no official API")
 
 
-def main() -> None:
-    sys.exit(app())
+@app.command()
+def costs(
+    ledger: Annotated[Path | None, Opt(help="ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
+    by: Annotated[str, Opt(help="group by any of provider,model,day")] = "provider,model,day",
+    since: Annotated[str | None, Opt(help="only attempts since this date, e.g. 2026-11-01")] = None,
+    csv_path: Annotated[Path | None, Opt("--csv", help="also write every attempt to this CSV file")] = None,
+) -> None:
+    """Spending recorded in the cost ledger."""
+    from .ledger import Ledger
+
+    path = str(ledger) if ledger is not None else default_ledger()
+    if not os.path.isfile(path):
+        fail("--ledger", f"no ledger file at {path} yet (it is written by generate/compare)")
+    groups = [g.strip() for g in by.split(",") if g.strip()]
+    with Ledger(path) as book:
+        rows = book.summary(groups, since=since)
+        table = Table(*groups, "attempts", "ok", "errors", "images", "usd", "unknown cost")
+        total = 0.0
+        for row in rows:
+            table.add_row(*[str(getattr(row, g)) for g in groups], str(row.attempts), str(row.ok), str(row.errors),
+                          str(row.images), f"${row.usd:.4f}", str(row.unknown_cost) if row.unknown_cost else "")
+            total += row.usd
+        out.print(table)
+        out.print(f"total: ${total:.4f}")
+        if csv_path is not None:
+            count = book.to_csv(csv_path, since=since)
+            say("csv", f"wrote {count} attempts to {csv_path}")
+
+
+@app.command()
+def info(
+    image: Annotated[Path, typer.Argument(help="a PNG written by imagegen, AUTOMATIC1111 or similar")],
+    as_json: Annotated[bool, Opt("--json", help="print as JSON")] = False,
+) -> None:
+    """Show how an image was made, from its metadata."""
+    from .metadata import read_metadata
+
+    if not image.is_file():
+        fail("IMAGE", f"no such file: {image}")
+    try:
+        meta = read_metadata(str(image))
+    except Exception as exc:
+        fail("IMAGE", f"cannot read {image}: {exc}")
+    if as_json:
+        from dataclasses import asdict
+
+        out.print_json(json.dumps(asdict(meta), default=str))
+        return
+    if meta.source == "none":
+        out.print(f"{escape(str(image))}: no imagegen or A1111 metadata")
+        return
+    table = Table("field", "value", show_header=False)
+    rows: list[tuple[str, Any]] = [("prompt", meta.prompt), ("negative prompt", meta.negative_prompt),
+                                   ("provider", meta.provider), ("model", meta.model), ("seed", meta.seed),
+                                   ("size", f"{meta.width}x{meta.height}" if meta.width else None),
+                                   ("revised prompt", meta.revised_prompt), ("from", meta.source)]
+    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in ("negative_prompt", "size")]
+    for key, value in rows:
+        if value not in (None, "", [], {}):
+            table.add_row(key, escape(value if isinstance(value, str) else json.dumps(value, default=str)))
+    out.print(table)
+
+
+# -- entry point ------------------------------------------------------------------------------------
+
+def _one_line(exc: errors.ImageGenError) -> str:
+    field = getattr(exc, "field", None)
+    message = exc.message or str(exc)
+    option = OPTION_OF.get(field or "")
+    if option and field:
+        message = re.sub(rf"^{re.escape(field)}(\.\d+)?:\s*", "", message)
+        message = f"{option}: {message}"
+    where = f"[{exc.provider}] " if exc.provider and not isinstance(exc, errors.InvalidRequest) else ""
+    return " ".join(f"{where}{message}".split())
+
+
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """``name`` from click and from the click typer vendors (typer >= 0.22), whichever exist."""
+    found = []
+    for module in ("click.exceptions", "typer._click.exceptions"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+_NO_ARGS = _click_errors("NoArgsIsHelpError")
+_USAGE = _click_errors("UsageError")
+_CLICK = _click_errors("ClickException")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="imagegen",
+                              standalone_mode=False)
+    except _NO_ARGS as exc:  # `imagegen` alone: help, not an error
+        ctx = getattr(exc, "ctx", None)
+        out.print(ctx.get_help() if ctx else "imagegen --help", markup=False, highlight=False)
+        return EXIT_OK
+    except _USAGE as exc:
+        ctx = getattr(exc, "ctx", None)
+        say("error", _click_message(exc) + (f" (see `{ctx.command_path} --help`)" if ctx else ""))
+        return EXIT_BAD_INPUT
+    except _CLICK as exc:
+        say("error", _click_message(exc))
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, typer.Abort):
+        say("error", "interrupted")
+        return 130
+    except CliError as exc:
+        say("error", str(exc))
+        return EXIT_BAD_INPUT
+    except (errors.InvalidRequest, errors.UnsupportedFeature) as exc:
+        say("error", _one_line(exc))
+        return EXIT_BAD_INPUT
+    except errors.BudgetExceeded as exc:
+        say("budget", _one_line(exc))
+        return EXIT_BUDGET
+    except errors.AllProvidersFailed as exc:
+        say("provider failed", _one_line(exc))
+        return EXIT_BUDGET if _exit_for(exc.details.get("errors", [])).exit_code == EXIT_BUDGET else EXIT_PROVIDER
+    except errors.ImageGenError as exc:
+        say("provider failed", _one_line(exc))
+        return EXIT_PROVIDER
+    except OSError as exc:
+        say("error", str(exc))
+        return EXIT_PROVIDER
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def say(kind: str, message: str) -> None:
+    """One line on stderr, never wrapped, whatever the terminal width."""
+    style = "yellow" if kind == "warning" else "red"
+    err.print(f"[{style}]{kind}:[/] {escape(' '.join(message.split()))}", soft_wrap=True)
+
+
+def _click_message(exc: BaseException) -> str:
+    fmt = getattr(exc, "format_message", None)
+    return str(fmt() if callable(fmt) else exc)
+
