@@ -7,7 +7,7 @@ itself (with ``timeout``), then settlement and one ledger row per attempt. ``Rat
 ``TransientError`` are retried by ``RetryPolicy``; when a provider is exhausted by an error in
 ``fallback`` the next provider takes over, with a ``fallback:`` warning in the result.
 
-The sync API runs coroutines on one private event loop in a daemon thread, so it works the same
+The sync API runs coroutines on one shared event loop in a daemon thread, so it works the same
 from plain scripts and from inside a running loop (Jupyter), and async SDK clients that bind to
 a loop keep working across calls. Limits are thread-safe, so they hold across the sync API, your
 own event loops and threads together.
@@ -88,6 +88,10 @@ class _LoopThread:
             raise RuntimeError("imagegen: a sync Client method was called from inside the client's own event "
                                "loop (for example from an async scorer); await the async method instead")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
+
+
+#: Every client's sync calls run on this one loop thread: a client costs no thread of its own.
+_SHARED_LOOP = _LoopThread()
 
 
 def spec_of(provider: Provider) -> str:
@@ -263,7 +267,7 @@ class Client:
         self._slots: dict[str, _Slots | None] = {}
         self._paces: dict[str, _Pace | None] = {}
         self._limits_lock = threading.Lock()
-        self._loop = _LoopThread()
+        self._loop = _SHARED_LOOP
 
     def __repr__(self) -> str:
         chain = [s if isinstance(s, str) else spec_of(s) for s in self._specs]

@@ -145,7 +145,11 @@ def _loras(value: Any) -> tuple[LoRA, ...]:
         return ()
     if isinstance(value, (str, LoRA, Mapping)):
         value = [value]
-    return tuple(LoRA.parse(v) for v in value)
+    try:
+        return tuple(LoRA.parse(v) for v in value)
+    except TypeError as exc:  # not iterable, or wrong fields: a validation error, not a crash
+        raise ValueError(f"cannot use {value!r}; expected 'path', 'path:scale', (path, scale), a dict, "
+                         f"or a list of those ({exc})") from None
 
 
 def _image(field: str) -> Any:
