@@ -40,6 +40,7 @@ from .errors import (
 )
 from .imageio import cover_resize
 from .ledger import Ledger, LedgerEntry
+from .metadata import redact
 from .normalize import Plan, normalize
 from .params import GenerateParams, build_params
 from .provider import Provider, ProviderRequest, ProviderResponse
@@ -794,8 +795,8 @@ def _image_info(provider: Provider, prompt: str, req: ProviderRequest, request_i
     params["size"] = f"{req.width}x{req.height}"
     if req.loras:
         params["loras"] = [{"path": lo.path, "scale": lo.scale} for lo in req.loras]
-    if req.provider_options:
-        params["provider_options"] = dict(req.provider_options)
+    if req.provider_options:  # results, reprs and files never carry a key passed as an option
+        params["provider_options"] = redact(dict(req.provider_options))
     return {"prompt": prompt, "provider": provider.name, "model": provider.model, "params": params,
             "request_id": request_id}
 
