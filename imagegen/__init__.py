@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedFeature,
 )
 from .ledger import Ledger, LedgerEntry, LedgerTotal
+from .metadata import ImageMetadata, read_metadata
 from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
@@ -46,6 +47,7 @@ __all__ = [
     "GeneratedImage",
     "GenerationResult",
     "ImageGenError",
+    "ImageMetadata",
     "InvalidRequest",
     "Ledger",
     "LedgerEntry",
@@ -65,5 +67,6 @@ __all__ = [
     "agenerate",
     "generate",
     "providers",
+    "read_metadata",
     "register_provider",
 ]
