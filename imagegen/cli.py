@@ -186,6 +186,11 @@ def free_path(directory: Path, stem: str) -> Path:
     return path
 
 
+def emit_json(payload: Any) -> None:
+    """Machine output: plain JSON on stdout, no colour, no wrapping."""
+    sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
 def usd(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
 
@@ -270,7 +275,7 @@ def generate(
         payload = {**result.to_dict(), "files": paths, "elapsed_s": elapsed}
         if same is not None:
             payload["replay_identical"] = same
-        out.print_json(json.dumps(payload, default=str))
+        emit_json(payload)
     else:
         table = Table("file", "seed", "size", "provider", "cost", "time", title=None)
         share = None if result.cost.usd is None else result.cost.usd / max(len(paths), 1)
@@ -497,7 +502,7 @@ def info(
     if as_json:
         from dataclasses import asdict
 
-        out.print_json(json.dumps(asdict(meta), default=str))
+        emit_json(asdict(meta))
         return
     if meta.source == "none":
         out.print(f"{escape(str(image))}: no imagegen or A1111 metadata")
