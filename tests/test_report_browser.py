@@ -1,5 +1,5 @@
-"""The comparison report in a real browser: headless Chromium renders every image, and a vote
-clicked in the page exports as JSON.
+"""The report `imagegen compare` writes, in a real browser: headless Chromium renders every image,
+and a vote clicked in the page exports as JSON.
 
 Chromium's own ``--dump-dom`` is enough: a probe script appended to a copy of the report waits for
 the page to load, clicks like a person would, and writes what it saw into the DOM that is dumped.
@@ -8,7 +8,6 @@ Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped without i
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 import os
@@ -19,7 +18,7 @@ import subprocess
 import pytest
 
 import imagegen
-from imagegen.compare import run_comparison
+from imagegen.cli import main
 from imagegen.errors import ContentPolicyError
 from imagegen.testing import FakeProvider
 
@@ -38,9 +37,14 @@ window.addEventListener('load', function () {
   document.querySelector('input[name="vote-0"][value="other:b"]').click();
   document.querySelector('input[name="vote-1"][value=""]').click();
   document.getElementById('export').click();
+  document.getElementById('blind').click();
+  var blind = {name: getComputedStyle(document.querySelector('th .name')).display,
+               letter: document.querySelector('th .letter').textContent,
+               letterShown: getComputedStyle(document.querySelector('th .letter')).display,
+               summary: getComputedStyle(document.getElementById('summary')).display};
   var out = document.createElement('pre');
   out.id = 'probe-result';
-  out.textContent = JSON.stringify({images: images,
+  out.textContent = JSON.stringify({images: images, blind: blind,
                                     exported: document.getElementById('votes-json').textContent,
                                     download: document.getElementById('download').getAttribute('href')});
   document.body.appendChild(out);
@@ -58,14 +62,19 @@ def chromium() -> str:
     return CHROMIUM
 
 
+imagegen.register_provider("other", lambda model="b": FakeProvider(
+    model, name="other", script=[None, None, ContentPolicyError("refused: upstream policy")]))
+
+
 @pytest.fixture(scope="module")
 def probed(chromium, tmp_path_factory) -> dict:
-    a = FakeProvider("a", price_per_image=0.04)
-    b = FakeProvider("b", name="other", script=[None, None, ContentPolicyError("refused: upstream policy")])
-    cmp = asyncio.run(run_comparison(imagegen.Client(), ["a lighthouse in a storm", "a fox, at dusk"],
-                                     providers=[a, b], seeds=[1, 2], size="96x64"))
-    page = cmp.to_html().replace("</body>", PROBE + "</body>")
+    """What Chromium saw in the report that `imagegen compare` wrote."""
     folder = tmp_path_factory.mktemp("report")
+    code = main(["compare", "a lighthouse in a storm", "a fox, at dusk", "-p", "fake:a", "-p", "other:b",
+                 "--seeds", "1,2", "--size", "96x64", "--no-ledger", "-o", str(folder / "ab")])
+    assert code == 0
+    cmp = json.loads((folder / "ab" / "comparison.json").read_text())
+    page = (folder / "ab" / "report.html").read_text(encoding="utf-8").replace("</body>", PROBE + "</body>")
     (folder / "report.html").write_text(page, encoding="utf-8")
     proc = subprocess.run([chromium, *FLAGS, f"--user-data-dir={folder / 'profile'}", "--dump-dom",
                            (folder / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
@@ -75,8 +84,8 @@ def probed(chromium, tmp_path_factory) -> dict:
 
 
 def test_every_image_in_the_report_renders(probed):
-    cmp = probed["comparison"]
-    expected = sum(len(c.images) for c in cmp.cells)
+    cells = probed["comparison"]["cells"]
+    expected = sum(len(c["seeds"]) for c in cells)
     assert expected == 7 and len(probed["images"]) == expected
     assert all(img["complete"] and (img["width"], img["height"]) == (96, 64) for img in probed["images"])
 
@@ -96,3 +105,7 @@ def test_the_download_link_carries_the_same_votes(probed):
     from urllib.parse import unquote
 
     assert json.loads(unquote(probed["download"][len(prefix):])) == json.loads(probed["exported"])
+
+
+def test_blind_mode_hides_provider_names_and_the_summary(probed):
+    assert probed["blind"] == {"name": "none", "letter": "A", "letterShown": "inline", "summary": "none"}
