@@ -400,9 +400,6 @@ def _default_specs() -> list[str]:
             specs.append(name)
             continue
         specs.append(f"{inst.name}:{inst.model}")
-        for model in getattr(inst, "listed_models", ()) or ():
-            if f"{name}:{model}" not in specs:
-                specs.append(f"{name}:{model}")
     return specs
 
 
