@@ -24,7 +24,7 @@ import sys
 from imagegen import Capabilities, Client
 from imagegen.testing import FakeProvider
 caps = Capabilities(default_size=(64, 64), max_images_per_call=1, supports=frozenset({{"seed"}}))
-provider = FakeProvider("cloud", capabilities=caps, price_per_image=0.01, latency=0.15)
+provider = FakeProvider("cloud", capabilities=caps, price_per_image=0.01, latency=0.3)
 client = Client(provider, ledger={ledger!r}, budget_usd=100.0, retry=False)
 client.generate_many({prompts!r}, seed=5, out_dir={out!r}, concurrency=2)
 """
