@@ -1,7 +1,8 @@
 """``Ledger``: a durable record of every provider attempt and what it cost, in one SQLite file.
 
 SQLite in WAL mode lets many threads and processes append and read at once; each write is one
-short ``BEGIN IMMEDIATE`` transaction, so a crash leaves either the whole row or none. The schema
+short ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``, so a crash (even a power cut)
+leaves either the whole row or none, and a row is on disk before the result returns. The schema
 is versioned with ``PRAGMA user_version``. Budget reservations live in the same file, which is
 what makes a budget hold across processes that share the ledger (see ``imagegen.budget``).
 
@@ -168,7 +169,7 @@ class Ledger:
                                    check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA synchronous = FULL")
             self._local.conn, self._local.pid = conn, os.getpid()
             with self._all_lock:
                 self._all.append(conn)
