@@ -292,6 +292,17 @@ class Client:
                     inst = self._instances[spec] = resolve_provider(spec)
         return inst
 
+    def _resolve(self, spec: ProviderSpec, label: str) -> Provider:
+        """``provider(spec)``, where a provider that cannot even be built (missing SDK setting, bad
+        model folder) is ``ProviderUnavailable``, so the chain can move on to the next one."""
+        try:
+            return self.provider(spec)
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            raise ProviderUnavailable(f"{label} could not be created: {type(exc).__name__}: {exc}",
+                                      provider=label) from exc
+
     def _chain(self, provider: ProviderSpec | Sequence[ProviderSpec] | None) -> list[ProviderSpec]:
         if provider is None:
             return list(self._specs) or [default_provider_spec()]
@@ -336,7 +347,7 @@ class Client:
             secrets: list[str] = []
             tried = len(run.attempts)
             try:
-                prov = self.provider(spec)
+                prov = self._resolve(spec, label)
                 label = spec_of(prov)
                 secrets = _secrets_of(prov)
                 result = await self._run_provider(prov, text, request, run, mode, secrets)

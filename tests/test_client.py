@@ -101,6 +101,17 @@ def test_a_provider_that_is_not_installed_is_skipped_and_recorded():
     assert result.attempts[0].error == "ProviderUnavailable"
 
 
+def test_a_provider_that_cannot_be_built_is_unavailable_and_skipped(monkeypatch):
+    def broken(model):
+        raise RuntimeError("The api_key client option must be set")
+
+    monkeypatch.setitem(imagegen.registry._registered, "broken", broken)
+    result = Client(["broken:x", fake("local")], retry=False).generate("x")
+    assert result.model == "local"
+    assert (result.attempts[0].status, result.attempts[0].error) == ("skipped", "ProviderUnavailable")
+    assert any("broken:x could not be created: RuntimeError" in w for w in result.warnings)
+
+
 def test_unsupported_feature_falls_back_only_when_listed():
     strict = fake("strict", capabilities=FIXED)
     loose = fake("loose", capabilities=Capabilities(default_size=(64, 64)))
