@@ -248,7 +248,11 @@ _FIELDS = tuple(GenerateParams.model_fields)
 def _as_invalid(exc: ValidationError) -> InvalidRequest:
     lines = []
     first_field: str | None = None
-    for err in exc.errors():
+    errors = exc.errors()
+    inner = (errors[0].get("ctx") or {}).get("error") if len(errors) == 1 else None
+    if isinstance(inner, InvalidRequest):  # raised by GenerateParams.__init__ under model_validate
+        return inner
+    for err in errors:
         loc = ".".join(str(p) for p in err["loc"]) or ""
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
