@@ -5,7 +5,8 @@ One item failing does not lose the batch: its error takes its place in the retur
 as ``{name}-{k}.png``; ``name`` is ``names[i]`` or ``{i:04d}-{hash of prompt and params}``. An
 interrupted run therefore leaves only complete images, and a rerun with ``skip_existing=True``
 (the default) loads the images already on disk instead of paying for them again, generating
-only what is missing.
+only what is missing. With ``select=k`` an item's files are its k kept images, made again only
+all together (they are the best of one run of n).
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ class _Job:
 
     def _paths(self, i: int) -> list[str]:
         assert self.out_dir is not None
-        return [os.path.join(self.out_dir, f"{self.names[i]}-{k}.png") for k in range(self.params.n)]
+        kept = self.select if self.select is not None else self.params.n  # best-of-n saves only the k kept
+        return [os.path.join(self.out_dir, f"{self.names[i]}-{k}.png") for k in range(kept)]
 
     async def _item(self, i: int) -> BatchItem:
         prompt = self.prompts[i]
@@ -78,7 +80,9 @@ class _Job:
         on_disk = [k for k, p in enumerate(paths) if self.skip_existing and os.path.exists(p)]
         if paths and len(on_disk) == len(paths):
             return _from_disk(prompt, paths)
-        missing = [k for k in range(self.params.n) if k not in on_disk]
+        if self.select is not None:  # the kept k come from one run of n: all again, or nothing
+            on_disk = []
+        missing = [k for k in range(len(paths) or self.params.n) if k not in on_disk]
         try:
             if not on_disk:
                 result = await self._generate(prompt, self.params)

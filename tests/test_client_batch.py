@@ -76,3 +76,14 @@ def test_images_of_a_failed_item_are_still_saved(tmp_path):
         ["a"], n=2, seed=1, out_dir=tmp_path)
     assert isinstance(item, TransientError) and len(item.images) == 1
     assert len(pngs(tmp_path)) == 1
+
+
+def test_best_of_n_batches_save_the_kept_images_and_rerun_for_free(tmp_path):
+    first = provider()
+    Client(first, retry=False).generate_many(["a"], n=4, select=2, scorer=lambda ims, p: [0, 3, 1, 2], seed=1,
+                                             out_dir=tmp_path)
+    assert len(pngs(tmp_path)) == 2 and len(first.calls) == 4
+    again = provider()
+    [item] = Client(again, retry=False).generate_many(["a"], n=4, select=2, scorer=lambda ims, p: [0, 3, 1, 2],
+                                                      seed=1, out_dir=tmp_path)
+    assert again.calls == [] and item.seeds == [2, 4]
