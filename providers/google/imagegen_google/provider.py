@@ -1,0 +1,389 @@
+"""``GoogleProvider``: Imagen and Gemini image models behind imagegen's contract, via ``google-genai``.
+
+Two backends, chosen like the SDK chooses them: the Gemini Developer API (an API key:
+``GOOGLE_API_KEY``/``GEMINI_API_KEY``) and Vertex AI (``vertexai=True`` or ``GOOGLE_GENAI_USE_VERTEXAI``,
+with ``project``/``location`` and application-default credentials, or express mode with an API key).
+Imagen (``models.generate_images``) runs on Vertex AI only; Gemini image models
+(``models.generate_content`` with image output) run on both.
+
+The SDK client is built on first use, so listing capabilities needs no key and no network. The SDK's
+own retries are always off: imagegen's retry layer is the only one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from imagegen.errors import ContentPolicyError, ImageGenError, InvalidRequest, ProviderUnavailable, TransientError
+from imagegen.imageio import sniff
+from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse
+from imagegen.result import Cost, GeneratedImage
+
+from .errors import map_error, redact
+from .models import ModelSpec, model_id, model_spec
+from .options import OPTION_NAMES, GoogleOptions, parse_options
+from .pricing import PRICES, image_cost
+
+if TYPE_CHECKING:
+    from google import genai
+
+__all__ = ["DEFAULT_GEMINI_MODEL", "DEFAULT_IMAGEN_MODEL", "GoogleProvider"]
+
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-image"
+DEFAULT_IMAGEN_MODEL = "imagen-4.0-generate-001"
+MAX_SEED = 2**32 - 1  # Imagen's seed range; Gemini's generationConfig.seed is an int32
+_GEMINI_MAX_SEED = 2**31 - 1
+
+_IMAGEN_ONLY = ("safety_filter_level", "enhance_prompt", "add_watermark", "language")
+_VERTEX_ONLY_FOR_GEMINI = ("person_generation", "output_mime_type", "output_compression_quality")
+_GEMINI_PERSON = {"dont_allow": "ALLOW_NONE", "allow_adult": "ALLOW_ADULT", "allow_all": "ALLOW_ALL"}
+_SAFETY_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
+                  "RECITATION", "IMAGE_RECITATION", "MODEL_ARMOR"}
+_CONSTRUCTOR_ARGS = ("api_key", "vertexai", "project", "location", "credentials", "base_url", "timeout",
+                     "http_options", "prices")
+
+
+def _env_flag(*names: str) -> bool | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value is not None:
+            return value.strip().lower() in ("true", "1")
+    return None
+
+
+@dataclass
+class _Outcome:
+    """What one API call gave back: images, how many were asked for, and why any were withheld."""
+
+    images: list[GeneratedImage]
+    asked: int
+    reasons: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class GoogleProvider:
+    """Google's image models. ``GoogleProvider("imagen-4.0-generate-001", vertexai=True, project=..., location=...)``.
+
+    Options: ``api_key``, ``vertexai``, ``project``, ``location``, ``credentials`` (a
+    ``google.auth`` credentials object), ``base_url`` (a proxy or test server), ``timeout`` (seconds
+    per HTTP request), ``http_options`` (more ``google.genai.types.HttpOptions`` fields), ``prices``
+    (``{model: {tier: usd}}`` rows over the built-in table), and any ``GoogleOptions`` field as a default
+    for every call (``add_watermark=False``, ``person_generation="allow_adult"``, ...). Per call, the same
+    fields go in ``provider_options``.
+    """
+
+    name = "google"
+
+    def __init__(self, model: str | None = None, *, api_key: str | None = None, vertexai: bool | None = None,
+                 project: str | None = None, location: str | None = None, credentials: Any = None,
+                 base_url: str | None = None, timeout: float | None = None,
+                 http_options: Any = None, prices: Mapping[str, Mapping[str, float]] | None = None,
+                 **options: Any) -> None:
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise InvalidRequest(f"GoogleProvider: unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
+                                 f"{', '.join(_CONSTRUCTOR_ARGS + OPTION_NAMES)}", field=unknown[0])
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            raise InvalidRequest(f"timeout: must be seconds > 0 or None; got {timeout!r}", field="timeout")
+        env_vertex = _env_flag("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI")
+        self.vertexai = bool(vertexai if vertexai is not None else env_vertex)
+        self.model = model or (DEFAULT_IMAGEN_MODEL if self.vertexai else DEFAULT_GEMINI_MODEL)
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InvalidRequest(f"model: expected a Google model id; got {model!r}", field="model")
+        self.spec: ModelSpec = model_spec(self.model)
+        self.options: GoogleOptions = parse_options(options, where="GoogleProvider")
+        self.project = project or (os.environ.get("GOOGLE_CLOUD_PROJECT") if self.vertexai else None)
+        self.location = location or (os.environ.get("GOOGLE_CLOUD_LOCATION") if self.vertexai else None)
+        self._explicit = {"api_key": api_key, "project": project, "location": location, "credentials": credentials}
+        self._api_key = api_key or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
+        self._base_url = base_url
+        self._timeout = timeout
+        self._http_options = http_options
+        self._prices: dict[str, Mapping[str, float]] = {**PRICES, **(prices or {})}
+        self._client: genai.Client | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self) -> str:
+        """``"vertex"`` or ``"gemini-api"``."""
+        return "vertex" if self.vertexai else "gemini-api"
+
+    def __repr__(self) -> str:
+        where = f", project={self.project!r}, location={self.location!r}" if self.project else ""
+        return f"GoogleProvider({self.model!r}, backend={self.backend!r}{where})"
+
+    # -- what this model can do ----------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        spec = self.spec
+        supports = set()
+        if spec.family == "imagen":
+            supports.add("guidance")
+            if spec.negative_prompt:
+                supports.add("negative_prompt")
+            if self.vertexai and self.options.add_watermark is False:
+                supports.add("seed")
+            operations = frozenset({"txt2img"})
+            max_seed = MAX_SEED
+        else:
+            supports.add("seed")
+            operations = frozenset({"txt2img", "img2img"})
+            max_seed = _GEMINI_MAX_SEED
+        return Capabilities(sizes=spec.sizes, default_size=(1024, 1024),
+                            max_images_per_call=spec.max_images_per_call, operations=operations,
+                            supports=frozenset(supports), max_seed=max_seed)
+
+    def estimate_cost(self, req: ProviderRequest) -> Cost:
+        _, tier = self.spec.locate(req.width, req.height)
+        return image_cost(model_id(self.model), tier, req.n, self._prices)[0]
+
+    # -- the SDK client ------------------------------------------------------------------------
+
+    def _sdk(self) -> genai.Client:
+        if self._client is not None:
+            return self._client
+        with self._lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> genai.Client:
+        label = f"google:{self.model}"
+        if self.spec.family == "imagen" and not self.vertexai:
+            raise ProviderUnavailable(
+                f"{self.model} is an Imagen model, and google-genai runs Imagen on Vertex AI only; configure "
+                "Vertex AI (vertexai=True with project= and location=, or GOOGLE_GENAI_USE_VERTEXAI=true with "
+                "GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION; or an express-mode API key), or use a Gemini image "
+                f"model such as google:{DEFAULT_GEMINI_MODEL} with a Gemini API key", provider=label)
+        if not self.vertexai and not self._api_key:
+            raise ProviderUnavailable(
+                "no Google API key: set GOOGLE_API_KEY (or GEMINI_API_KEY), pass api_key=, or configure Vertex AI "
+                "(vertexai=True with project= and location=)", provider=label)
+        from google import genai
+        from google.genai import types
+
+        try:
+            return genai.Client(vertexai=self.vertexai, http_options=self._sdk_http_options(types),
+                                **{k: v for k, v in self._explicit.items() if v is not None})
+        except Exception as exc:
+            mapped = map_error(exc, label=label, secrets=[self._api_key])
+            if mapped is None or isinstance(mapped, TransientError):
+                mapped = ProviderUnavailable(
+                    f"google-genai could not be set up: {type(exc).__name__}: "
+                    f"{redact(str(exc), [self._api_key])}", provider=label)
+            raise mapped from None
+
+    def _sdk_http_options(self, types: Any) -> Any:
+        given = self._http_options
+        if given is None:
+            fields: dict[str, Any] = {}
+        elif isinstance(given, Mapping):
+            fields = dict(given)
+        else:
+            fields = given.model_dump(exclude_none=True)
+        if self._base_url:
+            fields["base_url"] = self._base_url
+        if self._timeout is not None:
+            fields["timeout"] = int(self._timeout * 1000)  # the SDK counts milliseconds
+        fields["retry_options"] = types.HttpRetryOptions(attempts=1)  # one retry layer: imagegen's
+        try:
+            return types.HttpOptions(**fields)
+        except Exception as exc:
+            raise InvalidRequest(f"http_options: not valid google.genai HttpOptions: {exc}",
+                                 field="http_options") from None
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aio.aclose()
+
+    # -- generation ----------------------------------------------------------------------------
+
+    async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        warnings: list[str] = []
+        options = self._request_options(req.provider_options, warnings)
+        ratio, tier = self.spec.locate(req.width, req.height)
+        if req.operation not in self.capabilities().operations:
+            raise InvalidRequest(f"operation: google:{self.model} cannot do {req.operation}", field="operation")
+        sdk = self._sdk()
+        if self.spec.family == "imagen":
+            outcomes = await self._imagen(sdk, req, options, ratio, tier, warnings)
+        else:
+            outcomes = await self._gather([self._gemini(sdk, req, options, ratio, tier, i) for i in range(req.n)])
+        return self._response(req, outcomes, ratio, tier, warnings)
+
+    def _request_options(self, given: Mapping[str, Any], warnings: list[str]) -> GoogleOptions:
+        known = {k: v for k, v in given.items() if k in OPTION_NAMES}
+        for key in sorted(set(given) - set(known)):
+            warnings.append(f"provider_options: google ignores {key!r}; it knows {', '.join(OPTION_NAMES)}")
+        options = parse_options(known, base=self.options) if known else self.options
+        if self.spec.family == "gemini":
+            ignored = [n for n in _IMAGEN_ONLY if getattr(options, n) is not None]
+            if not self.vertexai:
+                ignored += [n for n in _VERTEX_ONLY_FOR_GEMINI if getattr(options, n) is not None]
+            for name in ignored:
+                where = "Imagen models" if name in _IMAGEN_ONLY else "Gemini image models on Vertex AI"
+                warnings.append(f"provider_options: {name} applies to {where} only; ignored for google:{self.model}")
+        return options
+
+    async def _gather(self, calls: Sequence[Awaitable[_Outcome]]) -> list[_Outcome]:
+        """Run calls together; if some fail, raise the first failure with the others' images attached."""
+        if len(calls) == 1:
+            return [await calls[0]]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        done = [r for r in results if isinstance(r, _Outcome)]
+        if failures:
+            first = failures[0]
+            if isinstance(first, ImageGenError):
+                first.images = [im for o in done for im in o.images] + list(first.images)
+            raise first
+        return done
+
+    async def _call(self, coro: Awaitable[Any]) -> Any:
+        try:
+            return await coro
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            mapped = map_error(exc, label=f"google:{self.model}", secrets=[self._api_key])
+            if mapped is None and isinstance(exc, ValueError):  # the SDK's own checks of a request
+                mapped = InvalidRequest(f"google-genai refused the request: {redact(str(exc), [self._api_key])}")
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    # Imagen: models.generate_images, up to 4 images a call; seeded images are made one per call so that
+    # image i with seed s+i is the same image whether it was made alone or in a batch.
+
+    async def _imagen(self, sdk: genai.Client, req: ProviderRequest, options: GoogleOptions, ratio: str, tier: str,
+                      warnings: list[str]) -> list[_Outcome]:
+        seeds = [s for s in req.seeds if s is not None]
+        if seeds and options.add_watermark is not False:
+            warnings.append("seed: Imagen takes a seed only with the watermark off; add_watermark is on for this "
+                            "call, so the seeds were not sent and the images are not reproducible")
+            seeds = []
+        if len(seeds) != req.n:
+            return [await self._imagen_call(sdk, req, options, ratio, tier, req.n, None)]
+        return await self._gather([self._imagen_call(sdk, req, options, ratio, tier, 1, seed) for seed in seeds])
+
+    async def _imagen_call(self, sdk: genai.Client, req: ProviderRequest, options: GoogleOptions, ratio: str,
+                           tier: str, count: int, seed: int | None) -> _Outcome:
+        from google.genai import types
+
+        config: dict[str, Any] = {"number_of_images": count, "aspect_ratio": ratio,
+                                  "include_rai_reason": options.include_rai_reason}
+        if self.spec.sends_image_size:
+            config["image_size"] = tier
+        if req.negative_prompt:
+            config["negative_prompt"] = req.negative_prompt
+        if req.guidance is not None:
+            config["guidance_scale"] = req.guidance
+        if seed is not None:
+            config["seed"] = seed
+            config["add_watermark"] = False
+        elif options.add_watermark is not None:
+            config["add_watermark"] = options.add_watermark
+        for name in ("person_generation", "safety_filter_level"):
+            value = getattr(options, name)
+            if value is not None:
+                config[name] = value.upper()
+        for name in ("output_mime_type", "output_compression_quality", "enhance_prompt", "language"):
+            if getattr(options, name) is not None:
+                config[name] = getattr(options, name)
+        response = await self._call(sdk.aio.models.generate_images(
+            model=self.model, prompt=req.prompt, config=types.GenerateImagesConfig(**config)))
+        outcome = _Outcome(images=[], asked=count)
+        for generated in response.generated_images or []:
+            data = generated.image.image_bytes if generated.image is not None else None
+            if not data:
+                if generated.rai_filtered_reason:
+                    outcome.reasons.append(generated.rai_filtered_reason)
+                continue
+            outcome.images.append(self._image(data, seed=seed, revised_prompt=generated.enhanced_prompt))
+        if not outcome.images and not outcome.reasons:
+            outcome.reasons.append("the response held no image and gave no reason")
+        return outcome
+
+    # Gemini image models: models.generate_content with image output, one image a call.
+
+    async def _gemini(self, sdk: genai.Client, req: ProviderRequest, options: GoogleOptions, ratio: str, tier: str,
+                      i: int) -> _Outcome:
+        from google.genai import types
+
+        image_config: dict[str, Any] = {"aspect_ratio": ratio}
+        if self.spec.sends_image_size:
+            image_config["image_size"] = tier
+        if self.vertexai:
+            if options.person_generation is not None:
+                image_config["person_generation"] = _GEMINI_PERSON[options.person_generation]
+            if options.output_mime_type is not None:
+                image_config["output_mime_type"] = options.output_mime_type
+            if options.output_compression_quality is not None:
+                image_config["output_compression_quality"] = options.output_compression_quality
+        seed = req.seeds[i] if i < len(req.seeds) else None
+        parts = [types.Part.from_text(text=req.prompt)]
+        if req.image is not None:
+            parts.append(types.Part.from_bytes(data=req.image.data, mime_type=req.image.mime))
+        config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"],
+                                             image_config=types.ImageConfig(**image_config), seed=seed)
+        response = await self._call(sdk.aio.models.generate_content(
+            model=self.model, contents=[types.Content(role="user", parts=parts)], config=config))
+        outcome = _Outcome(images=[], asked=1)
+        texts: list[str] = []
+        finish: list[str] = []
+        for candidate in response.candidates or []:
+            if candidate.finish_reason is not None:
+                finish.append(str(getattr(candidate.finish_reason, "value", candidate.finish_reason)))
+            for part in (candidate.content.parts if candidate.content and candidate.content.parts else []):
+                if part.inline_data is not None and part.inline_data.data:
+                    outcome.images.append(self._image(part.inline_data.data, seed=seed))
+                elif part.text and not part.thought:
+                    texts.append(part.text.strip())
+        if outcome.images:
+            return outcome
+        feedback = response.prompt_feedback
+        block = getattr(feedback.block_reason, "value", feedback.block_reason) if feedback else None
+        reason = (f"prompt blocked ({block})" if block else
+                  f"finish reason {', '.join(finish)}" if finish else "no candidates")
+        if texts:
+            reason += f"; the model said: {' '.join(texts)[:300]!r}"
+        outcome.reasons.append(reason)
+        return outcome
+
+    # -- results -------------------------------------------------------------------------------
+
+    def _image(self, data: bytes, *, seed: int | None, revised_prompt: str | None = None) -> GeneratedImage:
+        try:
+            mime, width, height = sniff(data)
+        except ValueError as exc:
+            raise TransientError(f"Google returned an image that cannot be decoded: {exc}",
+                                 provider=f"google:{self.model}") from exc
+        return GeneratedImage(data=data, mime=mime, width=width, height=height, seed=seed,
+                              revised_prompt=revised_prompt)
+
+    def _response(self, req: ProviderRequest, outcomes: list[_Outcome], ratio: str, tier: str,
+                  warnings: list[str]) -> ProviderResponse:
+        images = [im for o in outcomes for im in o.images]
+        reasons = [r for o in outcomes for r in o.reasons]
+        asked = sum(o.asked for o in outcomes)
+        reason_text = "; ".join(dict.fromkeys(reasons)) or "no reason given"
+        if not images:
+            raise ContentPolicyError(f"Google returned no images for this prompt ({reason_text})",
+                                     provider=f"google:{self.model}", reasons=reasons)
+        if len(images) < asked:
+            warnings.append(f"filtered: Google's safety filters withheld {asked - len(images)} of {asked} images "
+                            f"({reason_text})")
+        cost, cost_warning = image_cost(model_id(self.model), tier, len(images), self._prices)
+        if cost_warning:
+            warnings.append(cost_warning)
+        if req.progress is not None:
+            req.progress(ProgressEvent(stage="generate", step=1, total=1, image_index=req.index))
+        return ProviderResponse(images=images, cost=cost, warnings=warnings,
+                                usage={"backend": self.backend, "aspect_ratio": ratio, "image_size": tier})
