@@ -123,7 +123,7 @@ class ScriptedAPI:
             else:
                 return json_response({"error": {"code": 404, "message": f"unscripted {request.path}",
                                                 "status": "NOT_FOUND"}}, status=404)
-        return step(request) if callable(step) else step
+        return step if isinstance(step, Response) else step(request)
 
     def calls(self, suffix: str) -> list[Seen]:
         return [r for r in self.requests if r.path.endswith(suffix)]
@@ -144,7 +144,9 @@ def api(_server: HTTPServer) -> Iterator[ScriptedAPI]:
     scripted = ScriptedAPI(_server)
     _server.expect_request(re.compile(".*")).respond_with_handler(scripted.handle)
     yield scripted
+    errors = list(_server.handler_errors)
     _server.clear()
+    assert not errors, f"the scripted server failed: {errors[0]!r}"  # a broken script, not the code under test
 
 
 @pytest.fixture(autouse=True)
