@@ -252,6 +252,8 @@ class GoogleProvider:
         except ImageGenError:
             raise
         except Exception as exc:
+            # The SDK's message may quote the request; keep the cause for tracebacks, minus any key.
+            exc.args = tuple(redact(a, [self._api_key]) if isinstance(a, str) else a for a in exc.args)
             mapped = map_error(exc, label=f"google:{self.model}", secrets=[self._api_key])
             if mapped is None and isinstance(exc, ValueError):  # the SDK's own checks of a request
                 mapped = InvalidRequest(f"google-genai refused the request: {redact(str(exc), [self._api_key])}")
