@@ -168,9 +168,13 @@ class GoogleProvider:
         from google import genai
         from google.genai import types
 
+        settings = {k: v for k, v in self._explicit.items() if v is not None}
+        if self.vertexai and "api_key" not in settings:
+            # Pass the environment's project/location on as explicit: the SDK treats a custom base URL
+            # (GOOGLE_VERTEX_BASE_URL, a proxy) without explicit ones as a gateway and drops the resource path.
+            settings.update({k: v for k, v in (("project", self.project), ("location", self.location)) if v})
         try:
-            return genai.Client(vertexai=self.vertexai, http_options=self._sdk_http_options(types),
-                                **{k: v for k, v in self._explicit.items() if v is not None})
+            return genai.Client(vertexai=self.vertexai, http_options=self._sdk_http_options(types), **settings)
         except Exception as exc:
             mapped = map_error(exc, label=label, secrets=[self._api_key])
             if mapped is None or isinstance(mapped, TransientError):
