@@ -9,6 +9,7 @@ Response builders and paths come through the ``kit`` fixture (test modules canno
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import io
 import json
@@ -37,7 +38,7 @@ ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GO
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def png(width: int, height: int, shade: int = 90) -> bytes:
     from PIL import Image
 
@@ -225,10 +226,8 @@ def hangup_server() -> Iterator[str]:
                 continue
             with conn:
                 conn.settimeout(1.0)
-                try:
+                with contextlib.suppress(OSError):
                     conn.recv(65536)
-                except OSError:
-                    pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+from imagegen_google import MODELS, PRICES, PRICES_AS_OF, GoogleProvider, model_spec
 
 import imagegen
 from imagegen import GenerateParams, InvalidRequest, UnsupportedFeature
 from imagegen.normalize import normalize
-from imagegen_google import MODELS, PRICES, PRICES_AS_OF, GoogleProvider, model_spec
 
 IMAGEN_1K = {(1024, 1024), (896, 1280), (1280, 896), (768, 1408), (1408, 768)}
 IMAGEN_2K = {(2048, 2048), (1792, 2560), (2560, 1792), (1536, 2816), (2816, 1536)}

@@ -7,12 +7,12 @@ import functools
 import json
 
 import pytest
+from imagegen_google import GoogleProvider
 
 import imagegen
 from imagegen import Client, registry
 from imagegen import client as client_module
 from imagegen.testing import FakeProvider
-from imagegen_google import GoogleProvider
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 

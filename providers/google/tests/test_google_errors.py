@@ -7,6 +7,7 @@ import asyncio
 import traceback
 
 import pytest
+from imagegen_google import GoogleProvider
 
 from imagegen import (
     AuthenticationError,
@@ -19,7 +20,6 @@ from imagegen import (
     TransientError,
 )
 from imagegen.testing import FakeClock
-from imagegen_google import GoogleProvider
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 

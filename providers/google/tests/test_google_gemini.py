@@ -6,10 +6,10 @@ import asyncio
 import base64
 
 import pytest
+from imagegen_google import GoogleProvider
 
 from imagegen import Client, ContentPolicyError, ProviderUnavailable
 from imagegen.imageio import ImageData
-from imagegen_google import GoogleProvider
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -97,11 +97,11 @@ def test_an_answer_without_an_image_is_a_content_policy_error_quoting_the_model(
 def test_no_api_key_is_provider_unavailable_before_anything_is_sent(api):
     provider = GoogleProvider("gemini-2.5-flash-image", base_url=api.url)
     with pytest.raises(ProviderUnavailable, match="GOOGLE_API_KEY"):
-        run(provider, ProviderRequestLike())
+        run(provider, default_request())
     assert api.requests == []
 
 
-def ProviderRequestLike():  # noqa: N802 - a request for the default 1:1 size
+def default_request():  # a request for the default 1:1 size
     from imagegen.provider import ProviderRequest
 
     return ProviderRequest("a fox", "txt2img", 1024, 1024)
@@ -110,7 +110,7 @@ def ProviderRequestLike():  # noqa: N802 - a request for the default 1:1 size
 def test_the_key_is_read_from_the_environment(api, kit, monkeypatch):
     monkeypatch.setenv("GEMINI_API_KEY", kit.API_KEY)
     api.script(":generateContent", kit.gemini_ok((1024, 1024)))
-    run(GoogleProvider("gemini-2.5-flash-image", base_url=api.url), ProviderRequestLike())
+    run(GoogleProvider("gemini-2.5-flash-image", base_url=api.url), default_request())
     assert api.requests[0].headers["X-Goog-Api-Key"] == kit.API_KEY
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from imagegen_google import GoogleProvider
 
 from imagegen import Client, ContentPolicyError, ProviderUnavailable
-from imagegen_google import GoogleProvider
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
