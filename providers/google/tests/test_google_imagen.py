@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from imagegen_google import GoogleProvider
 
-from imagegen import Client, ContentPolicyError, ProviderUnavailable
+from imagegen import Client, ContentPolicyError, InvalidRequest, ProviderUnavailable
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -145,3 +145,18 @@ def test_client_splits_six_into_four_and_two_and_merges_in_order(api, vertex, ki
     assert sorted(r.body["parameters"]["sampleCount"] for r in api.requests) == [2, 4]
     assert len(result.images) == 6 and result.cost.usd == pytest.approx(0.24)
     assert [a.n for a in result.attempts] == [4, 2] and [a.index for a in result.attempts] == [0, 4]
+
+
+def test_a_bad_option_in_provider_options_is_invalid_request_before_sending(api, vertex, kit):
+    with pytest.raises(InvalidRequest, match="allow_adult") as info:
+        run(vertex(), kit.request(provider_options={"person_generation": "everyone"}))
+    assert info.value.field == "provider_options.person_generation" and api.requests == []
+
+
+def test_vertex_without_project_or_credentials_is_provider_unavailable_with_what_to_do(api, kit, monkeypatch,
+                                                                                     tmp_path):
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    provider = GoogleProvider("imagen-4.0-generate-001", vertexai=True)
+    with pytest.raises(ProviderUnavailable, match="credentials"):
+        run(provider, kit.request())
+    assert api.requests == []
