@@ -348,9 +348,11 @@ class GoogleProvider:
             if candidate.finish_reason is not None:
                 finish.append(str(getattr(candidate.finish_reason, "value", candidate.finish_reason)))
             for part in (candidate.content.parts if candidate.content and candidate.content.parts else []):
+                if part.thought:  # thinking models sketch interim images and notes: not the answer
+                    continue
                 if part.inline_data is not None and part.inline_data.data:
                     outcome.images.append(self._image(part.inline_data.data, seed=seed))
-                elif part.text and not part.thought:
+                elif part.text:
                     texts.append(part.text.strip())
         if outcome.images:
             return outcome

@@ -120,3 +120,13 @@ def test_client_makes_n_images_one_call_each_with_consecutive_seeds(api, gemini_
         result = client.generate("a fox", n=3, seed=40)
     assert sorted(r.body["generationConfig"]["seed"] for r in api.requests) == [40, 41, 42]
     assert result.seeds == [40, 41, 42] and result.cost.usd == pytest.approx(3 * 0.039)
+
+
+def test_interim_thought_images_are_not_returned(api, gemini_api, kit):
+    parts = [{"inlineData": {"mimeType": "image/png", "data": kit.b64(kit.png(1024, 1024, 1))}, "thought": True},
+             {"text": "Refining the composition", "thought": True},
+             {"inlineData": {"mimeType": "image/png", "data": kit.b64(kit.png(1024, 1024, 2))}}]
+    api.script(":generateContent", kit.json_response(
+        {"candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP"}]}))
+    response = run(gemini_api("gemini-3-pro-image-preview"), kit.request(1024, 1024))
+    assert [im.data for im in response.images] == [kit.png(1024, 1024, 2)]
