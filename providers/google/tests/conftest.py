@@ -209,32 +209,49 @@ def dead_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def hangup_server() -> Iterator[str]:
-    """A 127.0.0.1 server that accepts each connection, reads a little, and closes it without answering."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.2)
-    stop = threading.Event()
+class RawServer:
+    """A 127.0.0.1 server that reads each request and answers with fixed raw bytes, then closes."""
 
-    def serve() -> None:
-        while not stop.is_set():
+    def __init__(self, reply: bytes) -> None:
+        self.reply = reply
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen()
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
             try:
-                conn, _ = listener.accept()
+                conn, _ = self._listener.accept()
             except OSError:
                 continue
-            with conn:
+            with conn, contextlib.suppress(OSError):
                 conn.settimeout(1.0)
-                with contextlib.suppress(OSError):
-                    conn.recv(65536)
+                conn.recv(65536)
+                conn.sendall(self.reply)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
-    stop.set()
-    thread.join(timeout=2)
-    listener.close()
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self._listener.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[bytes], RawServer]]:
+    """Factory: ``raw_server(b"HTTP/1.1 200 OK...")``; ``b""`` hangs up without answering."""
+    servers: list[RawServer] = []
+
+    def make(reply: bytes) -> RawServer:
+        servers.append(RawServer(reply))
+        return servers[-1]
+
+    yield make
+    for server in servers:
+        server.close()
 
 
 def slow(seconds: float, response: Response) -> Callable[[Request], Response]:

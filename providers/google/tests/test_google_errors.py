@@ -127,8 +127,14 @@ def test_connection_refused_is_transient(dead_port, kit, transport):
         run(provider, kit.request())
 
 
-def test_a_server_that_hangs_up_is_transient(hangup_server, kit, transport):
-    provider = GoogleProvider("gemini-2.5-flash-image", api_key=kit.API_KEY, base_url=hangup_server, **transport)
+TRUNCATED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000\r\n\r\n"
+             b'{"candidates": [{"content": {"parts": [{"inlineData": {"data": "iVBOR')
+
+
+@pytest.mark.parametrize("reply", [b"", TRUNCATED], ids=["hangs-up", "truncated-mid-body"])
+def test_a_connection_that_ends_early_is_transient(raw_server, kit, transport, reply):
+    server = raw_server(reply)
+    provider = GoogleProvider("gemini-2.5-flash-image", api_key=kit.API_KEY, base_url=server.url, **transport)
     with pytest.raises(TransientError):
         run(provider, kit.request(1344, 768))
 
