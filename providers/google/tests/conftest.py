@@ -35,8 +35,6 @@ ENV_VARS = ("GOOGLE_API_KEY", "GEMINI_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GO
             "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GENAI_API_VERSION", "GOOGLE_GENAI_HTTP_CLIENT",
             "IMAGEGEN_PROVIDER", "OPENAI_API_KEY")
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 
 @functools.cache
 def png(width: int, height: int, shade: int = 90) -> bytes:

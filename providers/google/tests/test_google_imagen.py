@@ -160,3 +160,10 @@ def test_vertex_without_project_or_credentials_is_provider_unavailable_with_what
     with pytest.raises(ProviderUnavailable, match="credentials"):
         run(provider, kit.request())
     assert api.requests == []
+
+
+def test_a_model_without_a_known_price_reports_unknown_cost_with_a_warning(api, vertex, kit):
+    api.script(":predict", kit.imagen_ok(1, (1024, 1024)))
+    response = run(vertex("imagen-5.0-generate-001"), kit.request(1024, 1024))
+    assert response.cost.usd is None and len(response.images) == 1
+    assert any(w.startswith("cost: no price known for google:imagen-5.0-generate-001") for w in response.warnings)
