@@ -63,7 +63,6 @@ class _Outcome:
     images: list[GeneratedImage]
     asked: int
     reasons: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 class GoogleProvider:
