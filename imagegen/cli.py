@@ -419,13 +419,22 @@ def provider_matrix(specs: Sequence[str] | None = None) -> str:
             reason = str(exc).replace("|", "/").splitlines()[0][:80]
             lines.append(f"| {name} | {model or '—'} | unavailable here: {reason} |" + " |" * (len(header) - 3))
             continue
-        cells = [inst.name, inst.model, caps.describe_sizes().replace("|", "/"), str(caps.max_images_per_call)]
+        cells = [inst.name, inst.model, _sizes_brief(caps), str(caps.max_images_per_call)]
         cells += ["✓" if op in caps.operations else "—" for op in _OPS]
         cells += ["✓" if p in caps.supports else "—" for p in _PARAMS]
         lines.append("| " + " | ".join(cells) + " |")
     name, model, note = MIDJOURNEY_ROW
     lines.append(f"| {name} | {model} | {note} |" + " |" * (len(header) - 3))
     return "\n".join(lines)
+
+
+def _sizes_brief(caps: Capabilities) -> str:
+    """Sizes in a table cell: short lists as they are, long ones by count and range."""
+    if caps.sizes is not None and len(caps.sizes) > 4:
+        by_area = sorted(caps.sizes, key=lambda s: (s[0] * s[1], s))
+        (w0, h0), (w1, h1) = by_area[0], by_area[-1]
+        return f"{len(caps.sizes)} fixed sizes, {w0}x{h0} to {w1}x{h1}"
+    return caps.describe_sizes().replace("|", "/")
 
 
 @app.command("providers")
