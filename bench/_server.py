@@ -1,8 +1,9 @@
 """A 127.0.0.1 server that speaks the OpenAI images API, for the benchmarks.
 
 It answers ``POST …/v1/images/generations`` with the same ~1 MB base64 PNG every time, after a
-latency taken from the path (``/lat/200/v1`` waits 200 ms, plain ``/v1`` waits the default), so
-one server serves every scenario. It runs in its own process, so its work never competes with
+latency taken from the path (``/lat/200/v1`` waits 200 ms, plain ``/v1`` waits the default;
+``/lat/200/kb/64/v1`` also sends a 64 KB PNG instead), so one server serves every scenario.
+It runs in its own process, so its work never competes with
 the client being measured for the GIL, and it stops by itself after ``--max-seconds``.
 
     python bench/_server.py --image-kb 1024 --max-seconds 600      # prints "port NNNNN"
@@ -43,26 +44,33 @@ def make_png(target_bytes: int, side: int = 1024) -> bytes:
     return buf.getvalue()
 
 
-def build_app(body: bytes, default_latency_s: float):  # type: ignore[no-untyped-def]
+def build_app(image_kb: int, default_latency_s: float):  # type: ignore[no-untyped-def]
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
+    bodies = {image_kb: response_body(image_kb)}
+
     async def generations(request: Request) -> Response:
         await request.body()
         ms = request.path_params.get("ms")
-        delay = default_latency_s if ms is None else int(ms) / 1000.0
+        kb = request.path_params.get("kb", image_kb)
+        body = bodies.get(kb)
+        if body is None:
+            body = bodies[kb] = response_body(kb)
+        delay = default_latency_s if ms is None else ms / 1000.0
         if delay:
             await asyncio.sleep(delay)
         return Response(body, media_type="application/json")
 
     async def health(request: Request) -> Response:
-        return Response(b"ok")
+        return Response(str(len(bodies[image_kb])).encode())
 
     return Starlette(routes=[
         Route("/v1/images/generations", generations, methods=["POST"]),
         Route("/lat/{ms:int}/v1/images/generations", generations, methods=["POST"]),
+        Route("/lat/{ms:int}/kb/{kb:int}/v1/images/generations", generations, methods=["POST"]),
         Route("/health", health),
     ])
 
@@ -83,15 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-seconds", type=float, default=600.0, help="stop by itself after this long")
     args = ap.parse_args(argv)
 
-    body = response_body(args.image_kb)
+    app = build_app(args.image_kb, args.latency_ms / 1000.0)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(build_app(body, args.latency_ms / 1000.0), log_level="warning", access_log=False,
+    config = uvicorn.Config(app, log_level="warning", access_log=False,
                             backlog=1024, timeout_keep_alive=60)
     server = uvicorn.Server(config)
     threading.Timer(args.max_seconds, lambda: setattr(server, "should_exit", True)).start()
-    print(f"port {sock.getsockname()[1]} bytes {len(body)}", flush=True)
+    print(f"port {sock.getsockname()[1]}", flush=True)
     server.run(sockets=[sock])
     os._exit(0)  # the timer thread must not keep the process alive
 
@@ -106,11 +114,10 @@ def serve(*, image_kb: int = 1024, latency_ms: float = 0.0, max_seconds: float =
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().split()
-        if len(line) < 4 or line[0] != "port":
+        if len(line) < 2 or line[0] != "port":
             raise RuntimeError(f"bench server did not start (got {line!r})")
-        port, size = int(line[1]), int(line[3])
-        _wait_ready(port)
-        yield f"http://127.0.0.1:{port}/v1", size
+        port = int(line[1])
+        yield f"http://127.0.0.1:{port}/v1", _wait_ready(port)
     finally:
         proc.terminate()
         try:
@@ -120,14 +127,16 @@ def serve(*, image_kb: int = 1024, latency_ms: float = 0.0, max_seconds: float =
             proc.wait()
 
 
-def _wait_ready(port: int, timeout: float = 20.0) -> None:
+def _wait_ready(port: int, timeout: float = 30.0) -> int:
+    """Wait for the server; returns the size of its default response body."""
     import httpx
 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200:
-                return
+            r = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0)
+            if r.status_code == 200:
+                return int(r.text)
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise

@@ -28,7 +28,7 @@ def _tokenizer_files(folder: str) -> None:
         vocab.setdefault(ch + "</w>", len(vocab))
     merges: list[str] = []
     for word in _WORDS:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+        pieces = [*word[:-1], word[-1] + "</w>"]
         while len(pieces) > 1:
             merged = pieces[0] + pieces[1]
             merges.append(f"{pieces[0]} {pieces[1]}")

@@ -8,7 +8,8 @@ contender once, in a rotating order, so load from the rest of the machine hits a
 - ``httpx``: bare ``httpx`` POST + ``json.loads`` + ``base64`` decode: the floor.
 - ``openai``: the raw ``openai`` client, ``images.generate(response_format="b64_json")``, plus
   the ``b64decode`` a caller needs to hold the image bytes (also shown without it).
-- ``imagegen``: ``imagegen.generate(..., provider="openai:dall-e-3")`` through the default client.
+- ``imagegen``: ``imagegen.generate(..., provider="openai:dall-e-3")`` through the default client,
+  returning the result (PNGs may still be base64 inside), and again reading ``images[0].data``.
   Without ``imagegen-openai`` installed it runs through a minimal stand-in provider defined here
   (raw ``AsyncOpenAI`` + decode), which measures the core alone; the table says which.
 - ``litellm``: ``litellm.image_generation(model="openai/dall-e-3", api_base=...)`` (it rejects
@@ -39,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _server import serve  # noqa: E402
+from _server import serve
 
 PROMPT = "a red fox in fresh snow, golden hour, 35mm photo"
 MODEL = "dall-e-3"
@@ -61,7 +62,7 @@ def has_imagegen_openai() -> bool:
 
 
 class StandInOpenAI:
-    """The least a provider can do: one ``AsyncOpenAI`` call, decode, sniff the PNG header.
+    """The least a provider can do: one ``AsyncOpenAI`` call, ``json.loads``, lazy base64 PNGs.
 
     Used only when ``imagegen-openai`` is not installed, so the core's own overhead can still be
     measured; the real provider should cost about the same."""
@@ -84,14 +85,14 @@ class StandInOpenAI:
     async def generate(self, req: Any) -> Any:
         from imagegen import Cost, GeneratedImage, ProviderResponse
 
-        resp = await self._client.images.generate(model=self.model, prompt=req.prompt, n=req.n,
-                                                  size=f"{req.width}x{req.height}", response_format="b64_json")
-        images = []
-        for item in resp.data or []:
-            data = base64.b64decode(item.b64_json or "")
-            base = GeneratedImage.from_bytes(data)
-            images.append(GeneratedImage(data=data, mime=base.mime, width=base.width, height=base.height,
-                                         revised_prompt=item.revised_prompt))
+        # the raw HTTP response and one json.loads: openai's pydantic response models would only be
+        # thrown away, and the PNGs stay base64 until someone reads their bytes
+        raw = await self._client.images.with_raw_response.generate(
+            model=self.model, prompt=req.prompt, n=req.n, size=f"{req.width}x{req.height}",
+            response_format="b64_json")
+        body = json.loads(raw.http_response.content)
+        images = [GeneratedImage.from_base64(item["b64_json"], revised_prompt=item.get("revised_prompt"))
+                  for item in body.get("data") or []]
         return ProviderResponse(images=images, cost=Cost(usd=0.04 * len(images), source="price-table"))
 
     async def aclose(self) -> None:
@@ -129,14 +130,18 @@ def contenders(base_url: str, with_litellm: bool) -> tuple[dict[str, Callable[[]
         spec = StandInOpenAI(MODEL, base_url)
         how = "stand-in provider (imagegen-openai not installed): core overhead only"
 
-    def via_imagegen() -> bytes:
-        return imagegen.generate(PROMPT, provider=spec, size=SIZE).images[0].data
+    def via_imagegen() -> Any:
+        return imagegen.generate(PROMPT, provider=spec, size=SIZE)
+
+    def via_imagegen_bytes() -> bytes:
+        return via_imagegen().images[0].data
 
     calls: dict[str, Callable[[], Any]] = {
         "httpx + json + b64decode": bare_httpx,
         "openai (response object only)": raw_openai_response,
         "openai + b64decode": raw_openai,
         "imagegen.generate": via_imagegen,
+        "imagegen.generate + .data": via_imagegen_bytes,
     }
     if with_litellm:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -153,7 +158,7 @@ def contenders(base_url: str, with_litellm: bool) -> tuple[dict[str, Callable[[]
 def check_same_image(calls: dict[str, Callable[[], Any]]) -> None:
     """Every contender must really fetch and decode the image, or the timings mean nothing."""
     reference = calls["httpx + json + b64decode"]()
-    for label in ("openai + b64decode", "imagegen.generate"):
+    for label in ("openai + b64decode", "imagegen.generate + .data"):
         if calls[label]() != reference:
             raise SystemExit(f"{label} returned different bytes from the bare httpx call")
 
@@ -214,6 +219,8 @@ async def concurrent_walls(base_url: str, calls: int, limit: int, reps: int) -> 
             walls[name].append(time.perf_counter() - t0)
     await raw.close()
     await client.aclose()
+    if isinstance(spec, StandInOpenAI):  # a client closes only the providers it built itself
+        await spec.aclose()
     return walls
 
 
@@ -268,6 +275,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--limit", type=int, default=16, help="max_concurrency (default 16)")
     ap.add_argument("--latency-ms", type=int, default=200, help="server latency for the concurrent run")
     ap.add_argument("--concurrent-reps", type=int, default=5)
+    ap.add_argument("--concurrent-kb", default="1024,64",
+                    help="PNG sizes for the concurrent run, comma-separated (default 1024,64)")
     ap.add_argument("--import-reps", type=int, default=5)
     ap.add_argument("--no-litellm", action="store_true", help="leave LiteLLM out (it takes seconds to import)")
     ap.add_argument("--json", help="also write the results here")
@@ -279,18 +288,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         calls, how = contenders(base_url, with_litellm=not args.no_litellm)
         check_same_image(calls)
         samples = run_sequential(calls, args.rounds, args.warmup)
-        lat_url = base_url.replace("/v1", f"/lat/{args.latency_ms}/v1")
-        walls = asyncio.run(concurrent_walls(lat_url, args.concurrent, args.limit, args.concurrent_reps))
+        walls = {}
+        for kb in [int(k) for k in args.concurrent_kb.split(",")]:
+            lat_url = base_url.replace("/v1", f"/lat/{args.latency_ms}/kb/{kb}/v1")
+            for name, w in asyncio.run(concurrent_walls(lat_url, args.concurrent, args.limit,
+                                                        args.concurrent_reps)).items():
+                walls[f"{name}, {kb} KB"] = w
     modules = ["imagegen", "openai"] + (["imagegen_openai"] if has_imagegen_openai() else [])
     modules += [] if args.no_litellm else ["litellm"]
     imports = cold_imports(modules, args.import_reps)
 
     seq = {name: stats(s) for name, s in samples.items()}
     med = {name: s["median_ms"] for name, s in seq.items()}
-    ratios = {"imagegen / (openai + b64decode)": med["imagegen.generate"] / med["openai + b64decode"],
-              "imagegen / openai response only": med["imagegen.generate"] / med["openai (response object only)"]}
+    ratios = {"imagegen.generate / openai (target <= 1.0)": med["imagegen.generate"]
+              / med["openai (response object only)"],
+              "imagegen + .data / openai + b64decode": med["imagegen.generate + .data"] / med["openai + b64decode"]}
     if "litellm.image_generation" in med:
-        ratios["litellm / imagegen (speed-up)"] = med["litellm.image_generation"] / med["imagegen.generate"]
+        ratios["litellm / imagegen.generate (target >= 1.6)"] = (med["litellm.image_generation"]
+                                                                 / med["imagegen.generate"])
     ideal = math.ceil(args.concurrent / args.limit) * args.latency_ms / 1000.0
     conc = {name: {"median_s": statistics.median(w), "max_s": max(w), "ratio_to_ideal": statistics.median(w) / ideal}
             for name, w in walls.items()}
@@ -308,7 +323,8 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"# remote overhead, {r['date']}\n{r['machine']}")
     print(" ".join(f"{k}={v}" for k, v in r["versions"].items()))
     print(f"imagegen side: {r['imagegen_side']}")
-    print(f"\n{args.rounds} interleaved calls each, {r['response_bytes'] / 1e6:.2f} MB JSON response, 0 ms server latency")
+    print(f"\n{args.rounds} interleaved calls each, {r['response_bytes'] / 1e6:.2f} MB JSON response, "
+          "0 ms server latency")
     print(f"| {'client':34} | median ms | p95 ms |\n|{'-' * 36}|----------:|-------:|")
     for name, s in r["sequential"].items():
         print(f"| {name:34} | {s['median_ms']:9.2f} | {s['p95_ms']:6.2f} |")
@@ -319,7 +335,8 @@ def print_report(r: dict[str, Any], args: argparse.Namespace) -> None:
           f"{c['ideal_s']:.3f} s ({args.concurrent_reps} reps)")
     for name, v in c.items():
         if name != "ideal_s":
-            print(f"| {name:34} | median {v['median_s']:.3f} s | max {v['max_s']:.3f} s | {v['ratio_to_ideal']:.3f}x ideal |")
+            print(f"| {name:44} | median {v['median_s']:.3f} s | max {v['max_s']:.3f} s "
+                  f"| {v['ratio_to_ideal']:.3f}x ideal |")
     print(f"\ncold import (fresh interpreter, median of {args.import_reps}):")
     for m, s in r["imports_s"].items():
         print(f"| import {m:16} | {s * 1e3:8.0f} ms |")

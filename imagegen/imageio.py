@@ -8,6 +8,7 @@ Pillow is imported on first use only.
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import os
 import struct
@@ -18,10 +19,12 @@ from .errors import InvalidRequest
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+    from typing_extensions import Self
 
 __all__ = ["ImageData", "cover_resize", "encode_png", "load_image", "sniff"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"
 _MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif",
                    "BMP": "image/bmp", "TIFF": "image/tiff"}
 
@@ -51,7 +54,11 @@ def encode_png(image: PILImage.Image) -> bytes:
 
 @dataclass(eq=False)
 class ImageData:
-    """An encoded image: ``data`` bytes plus ``mime``, ``width`` and ``height``."""
+    """An encoded image: ``data`` bytes plus ``mime``, ``width`` and ``height``.
+
+    ``from_base64`` keeps a PNG as the base64 text an API sent and decodes it on first use of
+    ``data``: a caller that only saves some images, or never looks at the pixels, skips the work.
+    """
 
     data: bytes
     mime: str = "image/png"
@@ -61,6 +68,36 @@ class ImageData:
     @classmethod
     def from_bytes(cls, data: bytes, **fields: Any) -> ImageData:
         mime, width, height = sniff(data)
+        return cls(data=data, mime=mime, width=width, height=height, **fields)
+
+    @classmethod
+    def from_base64(cls, text: str | bytes, **fields: Any) -> Self:
+        """An image from base64 text, decoded lazily when it is a complete PNG.
+
+        The PNG header (type and size) and its closing IEND chunk are checked now, from the first and
+        last few characters, so a cut-off payload fails here; anything else is decoded now. Raises
+        ``ValueError`` for text that is not a base64 image.
+        """
+        raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+        raw = raw.strip()
+        if len(raw) >= 64 and b"\n" not in raw and b"\r" not in raw and len(raw) % 4 == 0:
+            try:
+                head = binascii.a2b_base64(raw[:32])
+                tail = binascii.a2b_base64(raw[-24:])
+            except binascii.Error:
+                head = tail = b""
+            if head[:8] == _PNG_MAGIC and head[12:16] == b"IHDR" and tail.endswith(_PNG_END):
+                width, height = struct.unpack(">II", head[16:24])
+                image = cls(data=b"", mime="image/png", width=width, height=height, **fields)
+                image.__dict__.update(_data=None, _b64=raw)
+                return image
+        try:
+            data = binascii.a2b_base64(raw)
+        except binascii.Error as exc:
+            raise ValueError(f"not valid base64 ({len(raw)} characters): {exc}") from exc
+        mime, width, height = sniff(data)
+        if mime == "image/png" and not data.endswith(_PNG_END):
+            raise ValueError(f"truncated PNG ({len(data)} bytes, no IEND chunk)")
         return cls(data=data, mime=mime, width=width, height=height, **fields)
 
     @property
@@ -86,6 +123,25 @@ class ImageData:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.mime}, {self.width}x{self.height}, {len(self.data)} bytes)"
+
+
+def _get_data(self: ImageData) -> bytes:
+    state = self.__dict__
+    data: bytes | None = state.get("_data")
+    if data is None:
+        # decode once; a corrupt middle of a lazy payload surfaces here as binascii.Error (a ValueError)
+        data = state["_data"] = binascii.a2b_base64(state.pop("_b64"))
+    return data
+
+
+def _set_data(self: ImageData, value: bytes) -> None:
+    self.__dict__.pop("_b64", None)
+    self.__dict__["_data"] = value
+
+
+# ``data`` stays a dataclass field (constructor, repr, asdict) but reads through a property, so a
+# ``from_base64`` image decodes on first access. Set after @dataclass has read the field.
+ImageData.data = property(_get_data, _set_data)  # type: ignore[assignment]
 
 
 def load_image(value: Any, field: str) -> ImageData:
