@@ -1,0 +1,370 @@
+"""Train imagegen-mini from scratch on procedural scenes, on CPU, and save it in the standard diffusers layout.
+
+    python providers/diffusers/training/train_mini.py --out providers/diffusers/imagegen_diffusers/mini/weights
+
+Three stages, all seeded: (1) a CLIP tokenizer whose vocabulary is the scene grammar's words, (2) a small
+AutoencoderKL (32x32 RGB <-> 4x16x16 latents) trained to reconstruct, (3) a CLIPTextModel and a
+UNet2DConditionModel trained jointly with the epsilon objective and 10 % caption dropout (for classifier-free
+guidance). The result is saved with StableDiffusionPipeline.save_pretrained every few minutes (EMA weights), so a
+usable model exists whenever the run is stopped, and `training.json` next to the weights records the settings
+and the final metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    AutoencoderKL,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from imagegen_diffusers.mini import scenes
+
+MAX_LENGTH = 77
+SCHEDULER = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.0001,
+    "beta_end": 0.02,
+    "beta_schedule": "linear",
+    "prediction_type": "epsilon",
+}
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tokenizer: CLIP byte-level BPE whose merges build every grammar word into one token.
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs), strict=True))
+
+
+def build_tokenizer(folder: Path) -> CLIPTokenizer:
+    """Every byte is a token (so any text tokenizes) and every grammar word is one token (so captions are short)."""
+    chars = list(_bytes_to_unicode().values())
+    vocab: dict[str, int] = {}
+    for token in chars + [c + "</w>" for c in chars]:
+        vocab[token] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    merges: list[tuple[str, str]] = []
+
+    def make() -> CLIPTokenizer:
+        return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_LENGTH, pad_token="<|endoftext|>")
+
+    for word in scenes.vocabulary():
+        # Join whatever pieces the merges so far leave; appended merges rank last, so earlier words stay whole.
+        pieces = make().tokenize(word)
+        left = pieces[0]
+        for right in pieces[1:]:
+            merges.append((left, right))
+            left = left + right
+            vocab.setdefault(left, len(vocab))
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = make()
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges))
+    tok.save_pretrained(folder)
+    return CLIPTokenizer.from_pretrained(folder)
+
+
+def tokenize(tok: CLIPTokenizer, captions: list[str]) -> torch.Tensor:
+    """Exactly what StableDiffusionPipeline.encode_prompt does, so training sees what inference sees."""
+    ids = tok(captions, padding="max_length", max_length=MAX_LENGTH, truncation=True, return_tensors="pt").input_ids
+    return torch.as_tensor(ids)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Data.
+
+
+def make_dataset(n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
+    """n scenes outside the held-out triples: images in [-1, 1] (n, 3, 32, 32) and their captions."""
+    rng = random.Random(seed)
+    held = set(scenes.held_out_triples())
+    images = np.empty((n, scenes.IMAGE_SIZE, scenes.IMAGE_SIZE, 3), dtype=np.uint8)
+    captions: list[str] = []
+    while len(captions) < n:
+        scene = scenes.sample_scene(rng)
+        if scenes.uses_held_out(scene, held):
+            continue
+        images[len(captions)] = scenes.render_array(scene)
+        captions.append(scene.spec.caption)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    return x, captions
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models.
+
+
+def build_vae() -> AutoencoderKL:
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        block_out_channels=(16, 32),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=scenes.IMAGE_SIZE,
+        mid_block_add_attention=False,
+    )
+
+
+def build_text_encoder(tok: CLIPTokenizer, hidden: int) -> CLIPTextModel:
+    vocab = tok.get_vocab()
+    config = CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        projection_dim=hidden,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        max_position_embeddings=MAX_LENGTH,
+        bos_token_id=vocab["<|startoftext|>"],
+        eos_token_id=vocab["<|endoftext|>"],
+        pad_token_id=vocab["<|endoftext|>"],
+    )
+    return CLIPTextModel(config)
+
+
+def build_unet(channels: tuple[int, int], cross_dim: int) -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        sample_size=scenes.IMAGE_SIZE // 2,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),  # attention only at 8x8: it dominates CPU time
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=channels,
+        layers_per_block=1,
+        cross_attention_dim=cross_dim,
+        attention_head_dim=4,
+        norm_num_groups=32,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Stages.
+
+
+def train_vae(vae: AutoencoderKL, x: torch.Tensor, steps: int, batch: int, gen: torch.Generator) -> float:
+    """Reconstruct from a *sampled* latent, so img2img and inpaint (which sample) decode cleanly too."""
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
+    vae.train()
+    loss_value = float("nan")
+    for step in range(steps):
+        idx = torch.randint(0, len(x), (batch,), generator=gen)
+        xb = x[idx]
+        posterior = vae.encode(xb).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        recon = vae.decode(z).sample
+        kl = posterior.kl().mean() / (4 * 16 * 16)
+        loss = F.mse_loss(recon, xb) + 0.5 * F.l1_loss(recon, xb) + 1e-6 * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        loss_value = float(loss)
+        if step % 200 == 0 or step == steps - 1:
+            log(f"vae step {step}/{steps} loss {loss_value:.5f} mean logvar {float(posterior.logvar.mean()):.2f}")
+    vae.eval()
+    return loss_value
+
+
+@torch.no_grad()
+def encode_all(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([vae.encode(x[i : i + 512]).latent_dist.mean for i in range(0, len(x), 512)])
+
+
+@torch.no_grad()
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+        pe.lerp_(pm, 1.0 - decay)
+
+
+def save(folder: Path, vae: AutoencoderKL, text: CLIPTextModel, tok: CLIPTokenizer, unet: UNet2DConditionModel) -> None:
+    scheduler = DPMSolverMultistepScheduler(**SCHEDULER)
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text,
+        tokenizer=tok,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=30000)
+    p.add_argument("--vae-steps", type=int, default=800)
+    p.add_argument("--vae-batch", type=int, default=32)
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=48)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--channels", type=int, nargs=2, default=(32, 64))
+    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--caption-dropout", type=float, default=0.1)
+    p.add_argument("--budget-min", type=float, default=36.0, help="stop the UNet stage early past this wall time")
+    p.add_argument("--save-every", type=int, default=500)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+
+    start = time.time()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    settings["channels"] = list(args.channels)
+    record: dict[str, Any] = {
+        "settings": settings,
+        "scheduler": SCHEDULER,
+        "held_out_triples": [list(t) for t in scenes.held_out_triples()],
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()},
+    }
+
+    tok = build_tokenizer(out / "tokenizer")
+    bad = [w for w in scenes.vocabulary() if len(tok(w, add_special_tokens=False).input_ids) != 1]
+    log(f"tokenizer: {len(tok.get_vocab())} tokens; words split into several tokens: {bad}")
+
+    x, captions = make_dataset(args.n_train, args.seed)
+    log(f"data set: {len(x)} scenes, e.g. {captions[:3]}")
+
+    vae = build_vae()
+    vae_loss = train_vae(vae, x, args.vae_steps, args.vae_batch, gen)
+    with torch.no_grad():
+        recon = vae.decode(encode_all(vae, x[:512])).sample.clamp(-1, 1)
+        vae_psnr = float(10 * torch.log10(4.0 / F.mse_loss(recon, x[:512])))
+    latents = encode_all(vae, x)
+    scaling = float(1.0 / latents.std())
+    vae.register_to_config(scaling_factor=scaling)
+    latents = latents * scaling
+    log(f"vae done: loss {vae_loss:.5f}, psnr {vae_psnr:.1f} dB, scaling_factor {scaling:.4f}")
+    ids = tokenize(tok, captions)
+    empty = tokenize(tok, [""])[0]
+
+    text = build_text_encoder(tok, args.hidden)
+    unet = build_unet(tuple(args.channels), args.hidden)
+    n_params = {
+        "unet": sum(p.numel() for p in unet.parameters()),
+        "text_encoder": sum(p.numel() for p in text.parameters()),
+        "vae": sum(p.numel() for p in vae.parameters()),
+    }
+    log(f"parameters: {n_params}")
+    ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text).eval()
+    noise_sched = DDPMScheduler(**SCHEDULER)
+    params = list(unet.parameters()) + list(text.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
+    warmup = 200
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, args.steps - warmup)))
+
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    unet.train()
+    text.train()
+    stage_start = time.time()
+    losses: list[float] = []
+    step = 0
+    stopped_early = False
+    for step in range(args.steps):
+        idx = torch.randint(0, len(latents), (args.batch,), generator=gen)
+        lat = latents[idx]
+        tokens = ids[idx].clone()
+        drop = torch.rand(args.batch, generator=gen) < args.caption_dropout
+        tokens[drop] = empty
+        noise = torch.randn(lat.shape, generator=gen)
+        t = torch.randint(0, SCHEDULER["num_train_timesteps"], (args.batch,), generator=gen)
+        noisy = noise_sched.add_noise(lat, noise, t)
+        cond = text(tokens)[0]
+        pred = unet(noisy, t, encoder_hidden_states=cond).sample
+        loss = F.mse_loss(pred, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        lr_sched.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        ema_update(ema_unet, unet, decay)
+        ema_update(ema_text, text, decay)
+        losses.append(float(loss))
+        if step % 100 == 0:
+            rate = (step + 1) / (time.time() - stage_start)
+            log(f"step {step}/{args.steps} loss(avg100) {np.mean(losses[-100:]):.4f} {rate:.2f} it/s")
+        if (step + 1) % args.save_every == 0:
+            save(out, vae, ema_text, tok, ema_unet)
+            record["checkpoint_step"] = step + 1
+            (out / "training.json").write_text(json.dumps(record, indent=2))
+            log(f"checkpoint saved at step {step + 1}")
+        if time.time() - start > args.budget_min * 60:
+            stopped_early = True
+            log(f"wall-clock budget reached at step {step + 1}")
+            break
+
+    save(out, vae, ema_text, tok, ema_unet)
+    record.update(
+        {
+            "checkpoint_step": step + 1,
+            "stopped_early_by_budget": stopped_early,
+            "metrics": {
+                "vae_train_loss": vae_loss,
+                "vae_psnr_db": vae_psnr,
+                "vae_scaling_factor": scaling,
+                "unet_loss_last_500_steps": float(np.mean(losses[-500:])),
+                "parameters": n_params,
+                "unet_steps_per_second": (step + 1) / (time.time() - stage_start),
+                "wall_clock_minutes": (time.time() - start) / 60,
+            },
+        }
+    )
+    (out / "training.json").write_text(json.dumps(record, indent=2))
+    log(f"done: {record['metrics']}")
+    return record
+
+
+if __name__ == "__main__":
+    main()
