@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--width", type=int, default=32, help="UNet/VAE first-block channels of the tiny model")
     ap.add_argument("--model", help="an existing diffusers SD 1.x folder instead of the tiny one")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared machine more threads spin-wait; 0 = torch's choice)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
