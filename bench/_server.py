@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["make_png", "serve"]
 
@@ -35,13 +36,16 @@ def make_png(target_bytes: int, side: int = 1024) -> bytes:
     import numpy as np
     from PIL import Image
 
-    rng = np.random.default_rng(0)
-    noisy_rows = max(1, min(side, target_bytes // (side * 3)))
+    def encode(pixels: Any) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+        return buf.getvalue()
+
     pixels = np.full((side, side, 3), 127, dtype=np.uint8)
-    pixels[:noisy_rows] = rng.integers(0, 256, size=(noisy_rows, side, 3), dtype=np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
-    return buf.getvalue()
+    flat = len(encode(pixels)) * (side - 1) // side  # what the flat rows cost
+    noisy_rows = max(1, min(side, (target_bytes - flat) // (side * 3)))
+    pixels[:noisy_rows] = np.random.default_rng(0).integers(0, 256, size=(noisy_rows, side, 3), dtype=np.uint8)
+    return encode(pixels)
 
 
 def build_app(image_kb: int, default_latency_s: float):  # type: ignore[no-untyped-def]
