@@ -180,7 +180,8 @@ def run_sequential(calls: dict[str, Callable[[], Any]], rounds: int, warmup: int
 
 # -- concurrency --------------------------------------------------------------------------------
 
-async def concurrent_walls(base_url: str, calls: int, limit: int, reps: int) -> dict[str, list[float]]:
+async def concurrent_walls(base_url: str, calls: int, limit: int, reps: int, *, latency_s: float = 0.0,
+                           with_fake: bool = False) -> dict[str, list[float]]:
     """Wall time of ``calls`` concurrent requests with at most ``limit`` in flight: imagegen's
     ``Client(max_concurrency=limit)`` against raw ``AsyncOpenAI`` behind an ``asyncio.Semaphore``."""
     import openai
@@ -219,6 +220,20 @@ async def concurrent_walls(base_url: str, calls: int, limit: int, reps: int) -> 
             walls[name].append(time.perf_counter() - t0)
     await raw.close()
     await client.aclose()
+    if with_fake:  # the SDK's scheduling alone: no HTTP, no JSON, no base64
+        from _server import make_png
+
+        from imagegen.testing import FakeProvider
+
+        png = make_png(1, side=1024)  # made once: the fake's own PNG painting is not the SDK's cost
+        fake = FakeProvider(latency=latency_s, capabilities=StandInOpenAI(MODEL, base_url).capabilities(),
+                            handler=lambda req: [png] * req.n)
+        fake_client = imagegen.Client(fake, max_concurrency=limit, retry=False)
+        walls["imagegen Client + FakeProvider (no HTTP)"] = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            await asyncio.gather(*(fake_client.agenerate(PROMPT, size=SIZE) for _ in range(calls)))
+            walls["imagegen Client + FakeProvider (no HTTP)"].append(time.perf_counter() - t0)
     if isinstance(spec, StandInOpenAI):  # a client closes only the providers it built itself
         await spec.aclose()
     return walls
@@ -289,11 +304,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check_same_image(calls)
         samples = run_sequential(calls, args.rounds, args.warmup)
         walls = {}
-        for kb in [int(k) for k in args.concurrent_kb.split(",")]:
+        for i, kb in enumerate(int(k) for k in args.concurrent_kb.split(",")):
             lat_url = base_url.replace("/v1", f"/lat/{args.latency_ms}/kb/{kb}/v1")
-            for name, w in asyncio.run(concurrent_walls(lat_url, args.concurrent, args.limit,
-                                                        args.concurrent_reps)).items():
-                walls[f"{name}, {kb} KB"] = w
+            for name, w in asyncio.run(concurrent_walls(lat_url, args.concurrent, args.limit, args.concurrent_reps,
+                                                        latency_s=args.latency_ms / 1000, with_fake=i == 0)).items():
+                walls[name if "Fake" in name else f"{name}, {kb} KB"] = w
     modules = ["imagegen", "openai"] + (["imagegen_openai"] if has_imagegen_openai() else [])
     modules += [] if args.no_litellm else ["litellm"]
     imports = cold_imports(modules, args.import_reps)
