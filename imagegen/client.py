@@ -25,7 +25,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .budget import Budget, Hold, UnknownCostPolicy
@@ -189,6 +189,20 @@ def _secrets_of(*objects: Any) -> list[str]:
     return sorted(set(found), key=len, reverse=True)
 
 
+class _LazySecrets:
+    """``_secrets_of(*objects)``, worked out on first use: only an error needs scrubbing, and
+    scanning the environment on every call costs more than the rest of a call's bookkeeping."""
+
+    def __init__(self, *objects: Any) -> None:
+        self._objects = objects
+        self._values: list[str] | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        if self._values is None:
+            self._values = _secrets_of(*self._objects)
+        return iter(self._values)
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with known secret values and anything shaped like an API key replaced."""
     for secret in secrets:
@@ -196,7 +210,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     return _SECRET_SHAPE.sub(REDACTED, text)
 
 
-def _scrub_error(exc: BaseException, secrets: list[str]) -> None:
+def _scrub_error(exc: BaseException, secrets: Iterable[str]) -> None:
     """Scrub an error and its causes in place, so str(), repr() and tracebacks stay clean."""
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -344,12 +358,12 @@ class Client:
         failures: list[tuple[str, ImageGenError]] = []
         for position, spec in enumerate(chain):
             label = spec if isinstance(spec, str) else spec_of(spec)
-            secrets: list[str] = []
+            secrets: Iterable[str] = []
             tried = len(run.attempts)
             try:
                 prov = self._resolve(spec, label)
                 label = spec_of(prov)
-                secrets = _secrets_of(prov)
+                secrets = _LazySecrets(prov)
                 result = await self._run_provider(prov, text, request, run, mode, secrets)
             except ImageGenError as exc:
                 run.attempts[tried:] = sorted(run.attempts[tried:], key=lambda a: (a.index, a.attempt))
@@ -391,7 +405,7 @@ class Client:
         return error
 
     async def _run_provider(self, provider: Provider, prompt: str, params: GenerateParams, run: _Run,
-                            partial: Partial, secrets: list[str]) -> GenerationResult:
+                            partial: Partial, secrets: Iterable[str]) -> GenerationResult:
         started = time.perf_counter()
         label = spec_of(provider)
         plan = normalize(prompt, params, provider.capabilities(), provider=label, request_id=run.request_id)
@@ -412,7 +426,7 @@ class Client:
                         request_id=run.request_id, partial=partial)
 
     async def _call(self, provider: Provider, req: ProviderRequest, run: _Run,
-                    secrets: list[str]) -> ProviderResponse:
+                    secrets: Iterable[str]) -> ProviderResponse:
         """One planned call: slots, pacing, budget, the call, retries, and a ledger row per try."""
         label = spec_of(provider)
         slots, pace = self._limits(provider)
@@ -429,7 +443,7 @@ class Client:
 
         return await retrying(self.retry, once, on_retry=on_retry)
 
-    async def _attempt(self, provider: Provider, req: ProviderRequest, run: _Run, secrets: list[str],
+    async def _attempt(self, provider: Provider, req: ProviderRequest, run: _Run, secrets: Iterable[str],
                        number: int, pace: _Pace | None) -> ProviderResponse:
         label = spec_of(provider)
         if pace is not None:
@@ -478,7 +492,7 @@ class Client:
                 req.cancel.set()
             raise TransientError(f"timeout: no answer within {self.timeout:g}s") from None
 
-    def _record(self, provider: Provider, req: ProviderRequest, run: _Run, secrets: list[str], number: int,
+    def _record(self, provider: Provider, req: ProviderRequest, run: _Run, secrets: Iterable[str], number: int,
                 status: str, latency: float, *, error: ImageGenError | None = None,
                 response: ProviderResponse | None = None, hold: Hold | None = None, raw: BaseException | None = None,
                 charge_estimate: bool = False) -> None:
