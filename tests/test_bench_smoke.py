@@ -59,9 +59,10 @@ def test_local_overhead_prints_its_ratios(tmp_path):
     pytest.importorskip("diffusers")
     stdout, report = run_bench("local_overhead.py", "--size", "32", "--steps", "2", "--rounds", "2",
                                tmp_path=tmp_path)
-    assert "cold / warm, diffusers (target >= 10)" in report["ratios"]
+    assert "cold process / warm, diffusers (target >= 10)" in report["ratios"]
+    assert report["cold_process_s"]["diffusers"] > 0
     assert report["warm"]["diffusers pipe() + PNG encode"]["n"] == 2
-    assert "cold (load + first call), diffusers" in stdout
+    assert "cold fresh process (imports + load + first call), diffusers" in stdout
 
 
 def test_gpu_bench_tiny_runs_on_cpu_and_counts_unet_flops(tmp_path):
