@@ -12,6 +12,8 @@ contender once, in a rotating order, so load from the rest of the machine hits a
   returning the result (PNGs may still be base64 inside), and again reading ``images[0].data``.
   Without ``imagegen-openai`` installed it runs through a minimal stand-in provider defined here
   (raw ``AsyncOpenAI`` + decode), which measures the core alone; the table says which.
+- the async APIs, each awaited on the caller's own event loop: ``AsyncOpenAI`` and
+  ``Client.agenerate`` (the sync ``imagegen.generate`` hands the call to a loop thread; these don't).
 - ``litellm``: ``litellm.image_generation(model="openai/dall-e-3", api_base=...)`` (it rejects
   ``response_format`` for dall-e-3; the server sends base64 anyway).
 
@@ -143,6 +145,16 @@ def contenders(base_url: str, with_litellm: bool) -> tuple[dict[str, Callable[[]
         "imagegen.generate": via_imagegen,
         "imagegen.generate + .data": via_imagegen_bytes,
     }
+    # the async APIs on the caller's own loop: no thread hand-off on either side
+    loop = asyncio.new_event_loop()
+    araw = openai.AsyncOpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
+    aclient = imagegen.Client(spec if isinstance(spec, str) else StandInOpenAI(MODEL, base_url))
+
+    async def raw_async() -> Any:
+        return await araw.images.generate(model=MODEL, prompt=PROMPT, n=1, size=SIZE, response_format="b64_json")
+
+    calls["openai async (own loop)"] = lambda: loop.run_until_complete(raw_async())
+    calls["imagegen agenerate (own loop)"] = lambda: loop.run_until_complete(aclient.agenerate(PROMPT, size=SIZE))
     if with_litellm:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         import litellm
@@ -318,6 +330,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ratios = {"imagegen.generate / openai (target <= 1.0)": med["imagegen.generate"]
               / med["openai (response object only)"],
               "imagegen + .data / openai + b64decode": med["imagegen.generate + .data"] / med["openai + b64decode"]}
+    ratios["imagegen agenerate / openai async, own loop"] = (med["imagegen agenerate (own loop)"]
+                                                             / med["openai async (own loop)"])
     if "litellm.image_generation" in med:
         ratios["litellm / imagegen.generate (target >= 1.6)"] = (med["litellm.image_generation"]
                                                                  / med["imagegen.generate"])

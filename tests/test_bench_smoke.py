@@ -30,6 +30,7 @@ def test_remote_overhead_prints_the_three_way_table_with_ratios(tmp_path):
         assert report["sequential"][client]["n"] == 2
     assert set(report["ratios"]) == {"imagegen.generate / openai (target <= 1.0)",
                                      "imagegen + .data / openai + b64decode",
+                                     "imagegen agenerate / openai async, own loop",
                                      "litellm / imagegen.generate (target >= 1.6)"}
     assert report["concurrent"]["ideal_s"] == pytest.approx(0.04)
     assert set(report["imports_s"]) >= {"imagegen", "openai", "litellm"}
