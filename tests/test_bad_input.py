@@ -100,7 +100,8 @@ def test_generate_either_makes_a_valid_request_or_says_what_is_wrong(prompt, kwa
     except (InvalidRequest, UnsupportedFeature) as exc:
         event(f"rejected: {type(exc).__name__}")
         assert provider.calls == []
-        assert exc.field in {*kwargs, "prompt"}, (exc.field, str(exc))  # names what the caller gave
+        inferred = {"operation"} if "image" in kwargs else set()  # an image given implies img2img
+        assert exc.field in {*kwargs, "prompt", *inferred}, (exc.field, str(exc))  # names what the caller gave
         assert str(exc).strip() and "Traceback" not in str(exc)
         return
     event("valid request")
