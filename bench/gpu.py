@@ -10,6 +10,7 @@ device's dense bf16 peak (table below; ``--peak-tflops`` overrides it) to give M
     python bench/gpu.py                       # on a CUDA machine: the real measurement
     python bench/gpu.py --tiny                # scaled-down models on CPU, for CI smoke runs
     python bench/gpu.py --models sdxl --batches 1 --json out.json
+    python bench/gpu.py --flops               # UNet FLOPs per step only, on the meta device
 """
 
 from __future__ import annotations
@@ -145,24 +146,26 @@ def build(arch: Arch, dtype: Any, device: str) -> Any:
 
 # -- measurement --------------------------------------------------------------------------------
 
-def unet_flops_per_step(pipe: Any, arch: Arch, batch: int, device: str, dtype: Any) -> int:
-    """FLOPs of one UNet call as the pipeline makes it (classifier-free guidance doubles the batch)."""
+def unet_flops_per_step(arch: Arch, batch: int) -> int:
+    """FLOPs of one UNet call as the pipeline makes it (classifier-free guidance doubles the batch),
+    counted on the meta device: no memory, no compute, the same on every machine."""
     import torch
+    from diffusers import UNet2DConditionModel
     from torch.utils.flop_counter import FlopCounterMode
 
-    unet = pipe.unet
-    side = arch.resolution // 8
-    rows = 2 * batch
-    sample = torch.randn(rows, unet.config.in_channels, side, side, device=device, dtype=dtype)
-    hidden = torch.randn(rows, 77, unet.config.cross_attention_dim, device=device, dtype=dtype)
-    kwargs: dict[str, Any] = {}
-    if arch.xl:
-        pooled = pipe.text_encoder_2.config.projection_dim
-        kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(rows, pooled, device=device, dtype=dtype),
-                                       "time_ids": torch.zeros(rows, 6, device=device, dtype=dtype)}
+    rows, side = 2 * batch, arch.resolution // 8
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**arch.unet)
+        sample = torch.randn(rows, unet.config.in_channels, side, side)
+        hidden = torch.randn(rows, 77, unet.config.cross_attention_dim)
+        kwargs: dict[str, Any] = {}
+        if arch.xl:
+            kwargs["added_cond_kwargs"] = {"text_embeds": torch.randn(rows, arch.text[1]["projection_dim"]),
+                                           "time_ids": torch.zeros(rows, 6)}
+        timestep = torch.tensor(500)
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
-        unet(sample, torch.tensor(500, device=device), encoder_hidden_states=hidden, **kwargs)
+        unet(sample, timestep, encoder_hidden_states=hidden, **kwargs)
     return int(counter.get_total_flops())
 
 
@@ -214,7 +217,7 @@ def measure_raw(arch: Arch, label: str, dtype: Any, device: str, args: argparse.
     reset_peak(device)
     pipe = build(arch, dtype, device)
     for batch in args.batches:
-        flops = unet_flops_per_step(pipe, arch, batch, device, dtype)
+        flops = unet_flops_per_step(arch, batch)
 
         def call(cb: Any, batch: int = batch) -> Any:
             return pipe(["a red fox in fresh snow"] * batch, num_inference_steps=args.steps, guidance_scale=7.0,
@@ -240,8 +243,8 @@ def measure_preset(arch: Arch, preset: str, device: str, args: argparse.Namespac
     reset_peak(device)
     provider = imagegen_diffusers.DiffusersProvider(folder, preset=preset)
     client = imagegen.Client(provider, retry=False, fallback=False)
-    flops = None
     for batch in args.batches:
+        flops = unet_flops_per_step(arch, batch)
         def call(cb: Any, batch: int = batch) -> Any:
             return client.generate("a red fox in fresh snow", n=batch, steps=args.steps, guidance=7.0, seed=0,
                                    size=f"{arch.resolution}x{arch.resolution}")
@@ -251,9 +254,6 @@ def measure_preset(arch: Arch, preset: str, device: str, args: argparse.Namespac
             run_once(call, args.steps, device)
         timings = [run_once(call, args.steps, device) for _ in range(args.repeats)]
         timings = [(wall, wall / args.steps) for wall, _ in timings]  # no step callback: whole call
-        pipe = getattr(provider, "pipeline", None)
-        if pipe is not None:
-            flops = unet_flops_per_step(pipe, arch, batch, device, pipe.unet.dtype)
         rows.append(row(arch, f"imagegen preset {preset}", batch, timings, flops, peak_memory_gib(device),
                         peak_tflops, args.steps))
     client.close()
@@ -285,10 +285,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default 1 on CPU: on a shared machine more threads spin-wait)")
     ap.add_argument("--peak-tflops", type=float, default=None, help="override the device's dense bf16 peak")
+    ap.add_argument("--flops", action="store_true", help="only count UNet FLOPs per step (no GPU needed)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
 
     import torch
+
+    if args.flops:
+        return print_flops(args)
 
     args.steps = args.steps or (2 if args.tiny else 30)
     args.batches = [int(b) for b in (args.batches or ("1,2" if args.tiny else "1,4")).split(",")]
@@ -350,6 +354,32 @@ def presets(arch: Arch, device: str, args: argparse.Namespace, peak: float | Non
                 rows.append({"model": arch.name, "variant": f"imagegen preset {preset}",
                              "note": f"failed: {type(exc).__name__}: {str(exc)[:120]}"})
     return rows
+
+
+def print_flops(args: argparse.Namespace) -> dict[str, Any]:
+    batches = [int(b) for b in (args.batches or ("1,2" if args.tiny else "1,4")).split(",")]
+    archs = {"sd15": sd15, "sdxl": sdxl}
+    out: dict[str, Any] = {}
+    print("| model | res | batch | UNet TFLOP/step (with CFG) | UNet params (M) |\n|---|---:|---:|---:|---:|")
+    for model in args.models.split(","):
+        arch = archs[model](args.tiny)
+        params = unet_params(arch)
+        for batch in batches:
+            tflop = unet_flops_per_step(arch, batch) / 1e12
+            out[f"{arch.name}/b{batch}"] = tflop
+            print(f"| {arch.name} | {arch.resolution}² | {batch} | {tflop:.3f} | {params / 1e6:.1f} |")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(out, fh, indent=2)
+    return out
+
+
+def unet_params(arch: Arch) -> int:
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in UNet2DConditionModel(**arch.unet).parameters())
 
 
 def _fmt(value: Any, spec: str) -> str:

@@ -87,3 +87,14 @@ def test_gpu_peak_table_prefers_the_most_specific_name():
     assert gpu.peak_for("NVIDIA H100 80GB HBM3") == 989.0
     assert gpu.peak_for("NVIDIA A10G") == 70.0
     assert gpu.peak_for("Some Unknown Accelerator") is None
+
+
+def test_gpu_bench_architectures_have_the_published_unet_sizes():
+    pytest.importorskip("diffusers")
+    sys.path.insert(0, BENCH)
+    try:
+        import gpu
+    finally:
+        sys.path.remove(BENCH)
+    assert gpu.unet_params(gpu.sd15(tiny=False)) == 859_520_964  # SD 1.5's UNet: 859.5 M parameters
+    assert gpu.unet_params(gpu.sdxl(tiny=False)) == 2_567_463_684  # SDXL base's UNet: 2.57 B
