@@ -46,15 +46,15 @@ def _tokenizer_files(folder: str) -> None:
 def tiny_sd_pipeline(*, width: int = 32, seed: int = 0) -> Any:
     """A small SD 1.x pipeline in memory (``width``: the UNet's first block's channels)."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
+    unet = diffusers().UNet2DConditionModel(
         block_out_channels=(width, width * 2), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8)
-    vae = AutoencoderKL(block_out_channels=(width, width * 2), in_channels=3, out_channels=3, latent_channels=4,
+    vae = diffusers().AutoencoderKL(block_out_channels=(width, width * 2), in_channels=3, out_channels=3,
+                                    latent_channels=4,
                         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
                         up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8,
                         sample_size=32)
@@ -66,13 +66,21 @@ def tiny_sd_pipeline(*, width: int = 32, seed: int = 0) -> Any:
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1, projection_dim=32))
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+    scheduler = diffusers().DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                          clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+    pipe = diffusers().StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def diffusers() -> Any:
+    """The diffusers module, typed loosely: its classes are built by untyped decorators."""
+    import diffusers as module
+
+    return module
 
 
 def tiny_sd_folder(path: str, *, width: int = 32) -> str:

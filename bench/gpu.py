@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _tiny import _tokenizer_files
+from _tiny import _tokenizer_files, diffusers
 
 #: Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' data sheets.
 BF16_PEAK_TFLOPS = {
@@ -112,31 +112,25 @@ def sdxl(tiny: bool) -> Arch:
 def build(arch: Arch, dtype: Any, device: str) -> Any:
     """The diffusers pipeline for ``arch`` with random weights."""
     import torch
-    from diffusers import (
-        AutoencoderKL,
-        EulerDiscreteScheduler,
-        StableDiffusionPipeline,
-        StableDiffusionXLPipeline,
-        UNet2DConditionModel,
-    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
         _tokenizer_files(tmp)
         tokenizer = CLIPTokenizer.from_pretrained(tmp, model_max_length=77)
-    common = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+    common: dict[str, Any] = dict(vocab_size=49408, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                                  pad_token_id=1)
+    scheduler = diffusers().EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        steps_offset=1, timestep_spacing="leading")
-    unet = UNet2DConditionModel(**arch.unet)
-    vae = AutoencoderKL(**arch.vae)
+    unet = diffusers().UNet2DConditionModel(**arch.unet)
+    vae = diffusers().AutoencoderKL(**arch.vae)
     if arch.xl:
-        pipe = StableDiffusionXLPipeline(
+        pipe = diffusers().StableDiffusionXLPipeline(
             vae=vae, unet=unet, scheduler=scheduler, tokenizer=tokenizer, tokenizer_2=tokenizer,
             text_encoder=CLIPTextModel(CLIPTextConfig(**common, **arch.text[0])),
             text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**common, **arch.text[1])))
     else:
-        pipe = StableDiffusionPipeline(
+        pipe = diffusers().StableDiffusionPipeline(
             vae=vae, unet=unet, scheduler=scheduler, tokenizer=tokenizer,
             text_encoder=CLIPTextModel(CLIPTextConfig(**common, **arch.text[0])),
             safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -150,12 +144,11 @@ def unet_flops_per_step(arch: Arch, batch: int) -> int:
     """FLOPs of one UNet call as the pipeline makes it (classifier-free guidance doubles the batch),
     counted on the meta device: no memory, no compute, the same on every machine."""
     import torch
-    from diffusers import UNet2DConditionModel
     from torch.utils.flop_counter import FlopCounterMode
 
     rows, side = 2 * batch, arch.resolution // 8
     with torch.device("meta"):
-        unet = UNet2DConditionModel(**arch.unet)
+        unet = diffusers().UNet2DConditionModel(**arch.unet)
         sample = torch.randn(rows, unet.config.in_channels, side, side)
         hidden = torch.randn(rows, 77, unet.config.cross_attention_dim)
         kwargs: dict[str, Any] = {}
@@ -376,10 +369,9 @@ def print_flops(args: argparse.Namespace) -> dict[str, Any]:
 
 def unet_params(arch: Arch) -> int:
     import torch
-    from diffusers import UNet2DConditionModel
 
     with torch.device("meta"):
-        return sum(p.numel() for p in UNet2DConditionModel(**arch.unet).parameters())
+        return sum(p.numel() for p in diffusers().UNet2DConditionModel(**arch.unet).parameters())
 
 
 def _fmt(value: Any, spec: str) -> str:

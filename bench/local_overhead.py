@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _tiny import tiny_sd_folder
+from _tiny import diffusers, tiny_sd_folder
 from remote_overhead import machine, stats
 
 PROMPT = "a red fox in fresh snow"
@@ -43,9 +43,8 @@ def has_imagegen_diffusers() -> bool:
 
 
 def raw_pipeline(folder: str) -> Any:
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline.from_pretrained(folder, safety_checker=None, requires_safety_checker=False)
+    pipe = diffusers().StableDiffusionPipeline.from_pretrained(folder, safety_checker=None,
+                                                               requires_safety_checker=False)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

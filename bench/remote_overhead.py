@@ -132,7 +132,7 @@ def contenders(base_url: str, with_litellm: bool) -> tuple[dict[str, Callable[[]
         spec = StandInOpenAI(MODEL, base_url)
         how = "stand-in provider (imagegen-openai not installed): core overhead only"
 
-    def via_imagegen() -> Any:
+    def via_imagegen() -> imagegen.GenerationResult:
         return imagegen.generate(PROMPT, provider=spec, size=SIZE)
 
     def via_imagegen_bytes() -> bytes:
