@@ -252,7 +252,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--stop-after", type=int, default=None, help="stop after N UNet steps (LR schedule still spans --steps)"
     )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--resume", type=Path, default=None, help="continue the text encoder and UNet of this folder")
+    p.add_argument("--data-seed", type=int, default=0, help="with --resume: the seed the first stage's data came from")
+    p.add_argument(
+        "--prediction-type",
+        choices=("epsilon", "v_prediction"),
+        default="v_prediction",
+        help="v keeps the x0 estimate bounded at high noise, where epsilon's blows up and garbles the background",
+    )
     args = p.parse_args(argv)
+    SCHEDULER["prediction_type"] = args.prediction_type
 
     start = time.time()
     torch.set_num_threads(args.threads)
@@ -271,15 +280,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "environment": {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine()},
     }
 
-    tok = build_tokenizer(out / "tokenizer")
+    x, captions = make_dataset(args.n_train, args.seed if args.resume is None else args.data_seed)
+    log(f"data set: {len(x)} scenes, e.g. {captions[:3]}")
+    if args.resume is None:
+        tok = build_tokenizer(out / "tokenizer")
+        vae = build_vae()
+        vae_loss = train_vae(vae, x, args.vae_steps, args.vae_batch, gen)
+        text = build_text_encoder(tok, args.hidden)
+        unet = build_unet(tuple(args.channels), args.hidden)
+    else:
+        # A later stage: same data, same tokenizer and VAE, the text encoder and UNet continue from the folder.
+        previous = args.resume / "training.json"
+        if previous.exists():
+            earlier = json.loads(previous.read_text())
+            record["previous_stages"] = [*earlier.pop("previous_stages", []), earlier]
+        tok = CLIPTokenizer.from_pretrained(args.resume / "tokenizer")
+        vae = AutoencoderKL.from_pretrained(args.resume / "vae").eval()
+        text = CLIPTextModel.from_pretrained(args.resume / "text_encoder")
+        unet = UNet2DConditionModel.from_pretrained(args.resume / "unet")
+        vae_loss = None  # trained in the first stage; see previous_stages
+        vae.register_to_config(scaling_factor=1.0)
     bad = [w for w in scenes.vocabulary() if len(tok(w, add_special_tokens=False).input_ids) != 1]
     log(f"tokenizer: {len(tok.get_vocab())} tokens; words split into several tokens: {bad}")
-
-    x, captions = make_dataset(args.n_train, args.seed)
-    log(f"data set: {len(x)} scenes, e.g. {captions[:3]}")
-
-    vae = build_vae()
-    vae_loss = train_vae(vae, x, args.vae_steps, args.vae_batch, gen)
     with torch.no_grad():
         recon = vae.decode(encode_all(vae, x[:512])).sample.clamp(-1, 1)
         vae_psnr = float(10 * torch.log10(4.0 / F.mse_loss(recon, x[:512])))
@@ -287,12 +309,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     scaling = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scaling)
     latents = latents * scaling
-    log(f"vae done: loss {vae_loss:.5f}, psnr {vae_psnr:.1f} dB, scaling_factor {scaling:.4f}")
+    log(f"vae: train loss {vae_loss}, psnr {vae_psnr:.1f} dB, scaling_factor {scaling:.4f}")
     ids = tokenize(tok, captions)
     empty = tokenize(tok, [""])[0]
 
-    text = build_text_encoder(tok, args.hidden)
-    unet = build_unet(tuple(args.channels), args.hidden)
     n_params = {
         "unet": sum(p.numel() for p in unet.parameters()),
         "text_encoder": sum(p.numel() for p in text.parameters()),
@@ -303,7 +323,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     noise_sched = DDPMScheduler(**SCHEDULER)
     params = list(unet.parameters()) + list(text.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
-    warmup = 200
+    warmup = 200 if args.resume is None else 20
 
     def lr_at(step: int) -> float:
         if step < warmup:
@@ -328,7 +348,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         noisy = noise_sched.add_noise(lat, noise, t)
         cond = text(tokens)[0]
         pred = unet(noisy, t, encoder_hidden_states=cond).sample
-        loss = F.mse_loss(pred, noise)
+        target = noise if SCHEDULER["prediction_type"] == "epsilon" else noise_sched.get_velocity(lat, noise, t)
+        loss = F.mse_loss(pred, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -360,7 +381,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "stopped_early_by_budget": stopped_early,
             # The same weights again (up to CPU floating-point nondeterminism), whatever the machine's speed:
             "reproduce": f"python {Path(__file__).name} --out OUT --seed {args.seed} --steps {args.steps} "
-            f"--stop-after {step + 1} --budget-min 1e9",
+            f"--lr {args.lr} --stop-after {step + 1} --budget-min 1e9"
+            + ("" if args.resume is None else f" --resume PREVIOUS_OUT --data-seed {args.data_seed}"),
             "metrics": {
                 "vae_train_loss": vae_loss,
                 "vae_psnr_db": vae_psnr,
