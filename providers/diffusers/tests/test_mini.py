@@ -106,7 +106,11 @@ def test_tokenizer_has_its_own_vocabulary_with_one_token_per_word():
 
 def test_training_record_holds_settings_and_final_metrics():
     record = json.loads((WEIGHTS_DIR / "training.json").read_text())
-    assert record["settings"]["seed"] == 0
+    stages = [*record.get("previous_stages", []), record]
+    assert stages[0]["settings"]["seed"] == 0
+    assert all(isinstance(stage["settings"]["seed"], int) for stage in stages)
+    assert "reproduce" in record
+    assert record["evaluation"]["captions"] == 50
     assert record["held_out_triples"] == [list(t) for t in scenes.held_out_triples()]
     assert record["metrics"]["vae_psnr_db"] > 20
 
