@@ -1,0 +1,168 @@
+"""``openai`` SDK exceptions and undecodable answers -> imagegen's error taxonomy.
+
+| what happened | imagegen error |
+| --- | --- |
+| 429 (rate limit or quota) | ``RateLimited``, ``retry_after`` from ``retry-after-ms`` / ``retry-after`` |
+| 500-599, 408, 409, timeouts, connection errors, a truncated or non-JSON body, invalid base64 | ``TransientError`` |
+| 400 with a content-policy code (``content_policy_violation``, ``moderation_blocked``) | ``ContentPolicyError`` |
+| 401, 403 | ``AuthenticationError`` |
+| any other 4xx | ``InvalidRequest`` with the API's message (and ``field`` from its ``param``) |
+
+Messages never carry an API key: known secrets and anything shaped like an OpenAI key are cut out,
+from our messages and from the SDK exception kept as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import contextlib
+import email.utils
+import json
+import re
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from imagegen.errors import (
+    AuthenticationError,
+    ContentPolicyError,
+    ImageGenError,
+    InvalidRequest,
+    ProviderUnavailable,
+    RateLimited,
+    TransientError,
+)
+
+__all__ = ["POLICY_CODES", "map_error", "redact", "retry_after", "scrub_exception"]
+
+#: ``error.code`` values OpenAI (and Azure OpenAI) use when a prompt or image is refused.
+POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter",
+                          "ResponsibleAIPolicyViolation"})
+_POLICY_TEXT = re.compile(r"safety system|content polic|moderation", re.I)
+_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+_REDACTED = "[redacted]"
+#: The API's ``param`` names -> imagegen's field names.
+_FIELDS = {"size": "size", "quality": "quality", "style": "style", "n": "n", "prompt": "prompt", "image": "image",
+           "image[]": "image", "mask": "mask", "model": "model"}
+_OPTION_PARAMS = ("background", "output_format", "output_compression", "moderation", "user")
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return _KEY_SHAPE.sub(_REDACTED, text)
+
+
+def _redact_value(value: Any, secrets: list[str | None]) -> Any:
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {k: _redact_value(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_redact_value(v, secrets) for v in value)
+    return value
+
+
+def scrub_exception(exc: BaseException, secrets: Iterable[str | None]) -> None:
+    """Cut secrets out of an SDK exception (and its causes) in place, so tracebacks stay clean."""
+    found = list(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(_redact_value(a, found) for a in current.args)
+        for attr in ("message", "body"):
+            if isinstance(getattr(current, attr, None), (str, Mapping, list)):
+                with contextlib.suppress(AttributeError):  # a read-only property
+                    setattr(current, attr, _redact_value(getattr(current, attr), found))
+        current = current.__cause__ or current.__context__
+
+
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` (OpenAI's precise form) or ``retry-after`` (seconds or an
+    HTTP date); None when neither is given or readable."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] = ()) -> ImageGenError | None:
+    """The imagegen error for ``exc``, or None when it is nothing this module knows (a bug: let it crash)."""
+    found = list(secrets)
+    if isinstance(exc, json.JSONDecodeError):  # before ValueError: it is one
+        return TransientError(f"OpenAI sent a truncated or non-JSON body ({exc.msg} at character {exc.pos})",
+                              provider=label)
+    if isinstance(exc, binascii.Error):
+        return TransientError(f"OpenAI sent an image that is not valid base64: {exc}", provider=label)
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError("timeout: OpenAI did not answer in time", provider=label)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {redact(str(cause), found)[:200]}" if cause is not None else exc.message
+        return TransientError(f"connection to OpenAI failed ({detail})", provider=label)
+    if isinstance(exc, openai.APIStatusError):
+        return _status_error(exc, label, found)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return TransientError(f"OpenAI sent a response that does not match its schema: {exc.message}",
+                              provider=label)
+    if isinstance(exc, openai.OpenAIError):
+        return ProviderUnavailable(f"the openai SDK could not make the call: {redact(str(exc), found)[:300]}",
+                                   provider=label)
+    return None
+
+
+def _status_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenError:
+    status = int(exc.status_code)
+    body = exc.body if isinstance(exc.body, Mapping) else {}
+    api_message = body.get("message") if isinstance(body.get("message"), str) else None
+    if api_message is None:
+        api_message = exc.body if isinstance(exc.body, str) and exc.body else exc.message
+    code = exc.code or None
+    param = exc.param or None
+    text = redact(str(api_message), secrets).strip()[:500]
+    kind = code or getattr(exc, "type", None) or ""
+    message = f"{status}{' ' + kind if kind else ''}: {text}"
+    request_id = getattr(exc, "request_id", None)
+    if request_id:
+        message += f" (request id {request_id})"
+    details: dict[str, Any] = {"status": status, "code": code, "param": param, "request_id": request_id}
+    if status == 429:
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        return RateLimited(message, retry_after=retry_after(headers), provider=label, **details)
+    if status in (401, 403):
+        return AuthenticationError(message, provider=label, **details)
+    if status >= 500 or status in (408, 409):  # the SDK, too, treats 408 and 409 as worth another try
+        return TransientError(message, provider=label, **details)
+    if status == 400 and (code in POLICY_CODES or _POLICY_TEXT.search(text)):
+        return ContentPolicyError(message, provider=label, **details)
+    return InvalidRequest(message, field=_field(param), provider=label, **details)
+
+
+def _field(param: str | None) -> str | None:
+    if not param:
+        return None
+    if param in _FIELDS:
+        return _FIELDS[param]
+    if param in _OPTION_PARAMS:
+        return f"provider_options.{param}"
+    return None

@@ -1,0 +1,473 @@
+"""``OpenAIProvider``: OpenAI's Images API behind imagegen's contract, through the official ``openai`` SDK.
+
+Operations: ``txt2img`` -> ``images.generate``; ``img2img`` and ``inpaint`` -> ``images.edit``;
+``variation`` -> ``images.create_variation`` (DALL·E 2). Calls go through ``with_raw_response`` and one
+``json.loads``: the SDK's pydantic response models would only be thrown away, and base64 PNGs stay
+base64 until someone reads ``image.data``. Images that come back as URLs are downloaded with ``httpx``
+inside the same attempt.
+
+The SDK client is built on first use, once per event loop (an ``httpx`` connection pool belongs to
+the loop it was made on), so listing capabilities needs neither a key nor the SDK, and ``import
+imagegen_openai`` does not import ``openai``. The SDK's own retries are off (``max_retries=0``):
+imagegen's retry layer is the only one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from imagegen.errors import ImageGenError, InvalidRequest, ProviderUnavailable, TransientError, UnsupportedFeature
+from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse
+from imagegen.result import Cost, GeneratedImage
+
+from .errors import map_error, redact, scrub_exception
+from .inputs import Upload, dall_e_2_image, gpt_image, openai_mask
+from .models import GPT_IMAGE_OPTIONS, ModelSpec, model_spec
+from .options import OPTION_NAMES, OpenAIOptions, parse_options
+from .pricing import PRICES_ENV, PriceSource, PriceTable, Usage, load_prices
+
+if TYPE_CHECKING:
+    import httpx
+    from openai import AsyncOpenAI
+
+__all__ = ["DEFAULT_MODEL", "OpenAIProvider"]
+
+logger = logging.getLogger("imagegen.openai")
+
+DEFAULT_MODEL = "gpt-image-1"
+_CONSTRUCTOR_ARGS = ("api_key", "base_url", "organization", "timeout", "prices", "like")
+_USERINFO = re.compile(r"//[^/@\s]+@")
+
+
+@dataclass
+class _Outcome:
+    """What one API call gave back."""
+
+    images: list[GeneratedImage]
+    usage: Usage | None = None
+    quality: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+class OpenAIProvider:
+    """OpenAI's image models: ``OpenAIProvider("dall-e-3")``, ``OpenAIProvider("gpt-image-1", api_key=...)``.
+
+    ``api_key`` (default ``OPENAI_API_KEY``), ``base_url`` (default ``OPENAI_BASE_URL``; Azure OpenAI's
+    ``https://RESOURCE.openai.azure.com/openai/v1/`` or any OpenAI-compatible server), ``organization``
+    (default ``OPENAI_ORG_ID``), ``timeout`` (seconds per HTTP request), ``prices`` (overrides of the price
+    table: a mapping or a JSON file path; default ``IMAGEGEN_OPENAI_PRICES``), ``like`` (a known model
+    whose limits and prices an unknown id, such as an Azure deployment name, has), and any
+    ``OpenAIOptions`` field as a default for every call (``background="transparent"``, ``user="u1"``, ...).
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str | None = None, *, api_key: str | None = None, base_url: str | None = None,
+                 organization: str | None = None, timeout: float | None = None, prices: PriceSource | None = None,
+                 like: str | None = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise InvalidRequest(f"OpenAIProvider: unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
+                                 f"{', '.join(_CONSTRUCTOR_ARGS + OPTION_NAMES)}", field=unknown[0])
+        model = DEFAULT_MODEL if model is None else model
+        if not isinstance(model, str) or not model.strip():
+            raise InvalidRequest(f"model: expected an OpenAI image model id such as {DEFAULT_MODEL!r}; got {model!r}",
+                                 field="model")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout <= 0):
+            raise InvalidRequest(f"timeout: must be seconds > 0 or None; got {timeout!r}", field="timeout")
+        if like is not None and not model_spec(like).known:
+            raise InvalidRequest(f"like: {like!r} is not a model imagegen-openai knows; use one of "
+                                 f"{', '.join(_known_models())}", field="like")
+        self.model = model.strip()
+        self.like = like
+        self.spec: ModelSpec = model_spec(like or self.model)
+        self.options: OpenAIOptions = parse_options(options, where="OpenAIProvider")
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.organization = organization
+        self.timeout = float(timeout) if timeout is not None else None
+        self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self.prices: PriceTable = load_prices(prices if prices is not None else os.environ.get(PRICES_ENV) or None)
+        self._caps = self.spec.capabilities()
+        self._notes: list[str] = []
+        if not self.spec.known:
+            self._notes.append(self._unknown_model_note())
+            logger.warning("imagegen %s", self._notes[0])
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"openai:{self.model}"
+
+    @property
+    def _price_model(self) -> str:
+        return self.like or self.model
+
+    def __repr__(self) -> str:
+        parts = [repr(self.model)]
+        if self.like:
+            parts.append(f"like={self.like!r}")
+        if self.base_url:
+            parts.append(f"base_url={_USERINFO.sub('//[redacted]@', self.base_url)!r}")
+        return f"OpenAIProvider({', '.join(parts)})"
+
+    def _unknown_model_note(self) -> str:
+        if self.spec.family == "gpt-image":
+            how = "GPT Image limits (1024x1024, 1536x1024, 1024x1536; quality low/medium/high/auto)"
+        else:
+            how = ("generic limits (1024x1024, 1536x1024, 1024x1536; one image a call; generations and edits; "
+                   "no quality or style)")
+        return (f"model: {self.model!r} is not a model imagegen-openai knows ({', '.join(_known_models())}); "
+                f"assuming {how}; pass like='<known model>' to use that model's limits and prices")
+
+    # -- what this model can do ----------------------------------------------------------------
+
+    def capabilities(self) -> Capabilities:
+        """This model's limits (no key and no SDK needed). Called on a running event loop, which is where
+        imagegen plans a call, it also sets up the SDK client for that loop when a key is configured, so
+        that importing ``openai`` (about half a second, once per process) happens before the first
+        attempt's clock starts rather than inside a per-attempt ``timeout``."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._caps
+        if loop not in self._clients and (self._api_key or os.environ.get("OPENAI_API_KEY")):
+            with contextlib.suppress(ImageGenError):  # a setup error is raised by generate(), at call time
+                self._sdk()
+        return self._caps
+
+    def estimate_cost(self, req: ProviderRequest) -> Cost:
+        """The per-image table price of ``req`` (budgets reserve it before the call). A GPT Image model on
+        ``auto`` quality is reserved at its dearest quality for the size; None when the table has no price."""
+        cost = self._table_cost(req.width, req.height, req.quality, None, req.n)
+        return cost if cost is not None else Cost(usd=None)
+
+    def _table_quality(self, asked: str | None, answered: str | None) -> tuple[str | None, str]:
+        """(quality key for the table or None for "dearest", a note on how it was chosen)."""
+        family = self.spec.family
+        if family == "dall-e-2":
+            return "standard", ""
+        if family == "dall-e-3":
+            return asked or "standard", ""
+        if asked in ("low", "medium", "high"):
+            return asked, ""
+        if answered in ("low", "medium", "high"):
+            return answered, "quality the API reports"
+        return None, "quality auto, priced at the dearest for this size"
+
+    def _table_cost(self, width: int, height: int, asked: str | None, answered: str | None, n: int) -> Cost | None:
+        """``n`` images from the per-image table: the price for DALL·E, an estimate (``source="estimate"``)
+        for GPT Image models, which are billed by tokens."""
+        quality, note = self._table_quality(asked, answered)
+        gpt = self.spec.family == "gpt-image"
+        if gpt:
+            note = "; ".join(x for x in ("estimate from the per-image table", note) if x)
+        return self.prices.image_cost(self._price_model, width, height, quality, n, label=self.label,
+                                      source="estimate" if gpt else "price-table", note=note)
+
+    # -- the SDK client ------------------------------------------------------------------------
+
+    def _sdk(self) -> AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(loop)
+                if client is None:
+                    client = self._clients[loop] = self._build_client()
+        return client
+
+    def _build_client(self) -> AsyncOpenAI:
+        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ProviderUnavailable(
+                "no OpenAI API key: set OPENAI_API_KEY or pass OpenAIProvider(api_key=...) (for an OpenAI-compatible "
+                "server that needs none, any placeholder string)", provider=self.label)
+        self._api_key = key
+        import openai
+
+        settings: dict[str, Any] = {"api_key": key, "max_retries": 0}  # one retry layer: imagegen's
+        if self.base_url:
+            settings["base_url"] = self.base_url
+        if self.organization:
+            settings["organization"] = self.organization
+        if self.timeout is not None:
+            settings["timeout"] = self.timeout
+        try:
+            return openai.AsyncOpenAI(**settings)
+        except openai.OpenAIError as exc:
+            raise ProviderUnavailable(f"the openai SDK could not be set up: {redact(str(exc), [key])}",
+                                      provider=self.label) from None
+
+    async def aclose(self) -> None:
+        """Close the SDK client of this event loop; clients of other loops are closed on theirs."""
+        with self._lock:
+            clients = list(self._clients.items())
+            self._clients.clear()
+        current = asyncio.get_running_loop()
+        for loop, client in clients:
+            if loop is current:
+                await client.close()
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(client.close(), loop)
+
+    # -- generation ----------------------------------------------------------------------------
+
+    async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        warnings = list(self._notes)
+        self._check(req)
+        options = self._request_options(req, warnings)
+        sdk = self._sdk()  # a missing key fails here, before any work or any request
+        uploads = await self._uploads(req, warnings)
+        per_call = self.spec.max_images_per_call
+        counts = [min(per_call, req.n - start) for start in range(0, req.n, per_call)]
+        calls = [self._one(sdk, req, options, uploads, count) for count in counts]
+        outcomes = await self._gather(calls, req)
+        return self._response(req, outcomes, warnings)
+
+    def _check(self, req: ProviderRequest) -> None:
+        """Requests come from ``normalize`` already valid; this guards direct callers."""
+        caps = self._caps
+        if req.operation not in caps.operations:
+            raise UnsupportedFeature(f"operation: {self.label} cannot do {req.operation}; it supports "
+                                     f"{', '.join(sorted(caps.operations))}", field="operation", provider=self.label)
+        if not caps.allows(req.width, req.height):
+            raise InvalidRequest(f"size: {req.width}x{req.height} is not a size {self.label} makes; allowed: "
+                                 f"{caps.describe_sizes()}", field="size", provider=self.label)
+        if req.n < 1:
+            raise InvalidRequest(f"n: must be at least 1; got {req.n}", field="n", provider=self.label)
+        for name, allowed in (("quality", caps.qualities), ("style", caps.styles)):
+            value = getattr(req, name)
+            if value is not None and (allowed is None or value not in allowed):
+                choices = ", ".join(sorted(allowed)) if allowed else "none"
+                raise InvalidRequest(f"{name}: {value!r} is not a {name} {self.label} takes; allowed: {choices}",
+                                     field=name, provider=self.label)
+        if req.operation in ("img2img", "inpaint", "variation") and req.image is None:
+            raise InvalidRequest(f"image: {req.operation} needs an image", field="image", provider=self.label)
+        if req.operation == "inpaint" and req.mask is None:
+            raise InvalidRequest("mask: inpaint needs a mask", field="mask", provider=self.label)
+
+    def _request_options(self, req: ProviderRequest, warnings: list[str]) -> OpenAIOptions:
+        given = req.provider_options
+        known = {k: v for k, v in given.items() if k in OPTION_NAMES}
+        for key in sorted(set(given) - set(known)):
+            warnings.append(f"provider_options: openai ignores {key!r}; it knows {', '.join(OPTION_NAMES)}")
+        options = parse_options(known, base=self.options) if known else self.options
+        takes = set(self.spec.options)
+        if req.operation != "txt2img":
+            takes.discard("moderation")  # images.edit has no moderation setting
+        dropped = [name for name in OPTION_NAMES if getattr(options, name) is not None and name not in takes]
+        for name in dropped:
+            where = ("GPT Image models" if name in GPT_IMAGE_OPTIONS and self.spec.family != "gpt-image"
+                     else f"{req.operation} with {self.label}")
+            warnings.append(f"provider_options: {name} does not apply to {where}; not sent")
+        return options.model_copy(update=dict.fromkeys(dropped)) if dropped else options
+
+    async def _uploads(self, req: ProviderRequest, warnings: list[str]) -> tuple[Upload | None, Upload | None]:
+        if req.operation == "txt2img" or req.image is None:
+            return None, None
+        image, mask = req.image, req.mask
+
+        def prepare() -> tuple[Upload, Upload | None]:  # Pillow work: off the event loop
+            if self.spec.family == "dall-e-2":
+                upload = dall_e_2_image(image, req.width, rgba=req.operation == "inpaint", warnings=warnings)
+            else:
+                upload = gpt_image(image, warnings)
+            return upload, (openai_mask(mask, upload, warnings) if mask is not None else None)
+
+        return await asyncio.to_thread(prepare)
+
+    def _kwargs(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
+                uploads: tuple[Upload | None, Upload | None], count: int,
+                ) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
+        """The SDK method and the exact arguments of one call."""
+        kwargs: dict[str, Any] = {"model": self.model, "n": count, "size": f"{req.width}x{req.height}"}
+        if req.operation != "variation":
+            kwargs["prompt"] = req.prompt
+        if req.quality is not None:
+            kwargs["quality"] = req.quality
+        if req.style is not None:
+            kwargs["style"] = req.style
+        if self.spec.asks_b64:
+            kwargs["response_format"] = "b64_json"
+        for name in OPTION_NAMES:
+            value = getattr(options, name)
+            if value is not None:
+                kwargs[name] = value
+        image, mask = uploads
+        if image is not None:
+            kwargs["image"] = image.as_file()
+        if mask is not None:
+            kwargs["mask"] = mask.as_file()
+        images = sdk.images.with_raw_response
+        if req.operation == "txt2img":
+            return images.generate, kwargs
+        if req.operation == "variation":
+            return images.create_variation, kwargs
+        return images.edit, kwargs
+
+    async def _one(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
+                   uploads: tuple[Upload | None, Upload | None], count: int) -> _Outcome:
+        if req.cancel is not None and req.cancel.is_set():
+            raise TransientError("cancelled before the call was sent", provider=self.label)
+        method, kwargs = self._kwargs(sdk, req, options, uploads, count)
+        try:
+            raw = await method(**kwargs)
+            body = json.loads(raw.http_response.content)
+            return await self._read(body, count)
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            secrets = [self._api_key]
+            mapped = map_error(exc, label=self.label, secrets=secrets)
+            if mapped is None:
+                raise
+            scrub_exception(exc, secrets)
+            raise mapped from exc
+
+    async def _read(self, body: Any, asked: int) -> _Outcome:
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list) or not data:
+            shown = "an empty image list" if isinstance(data, list) else f"no image list ({type(body).__name__} body)"
+            raise TransientError(f"OpenAI answered 200 with {shown}", provider=self.label)
+        found: list[GeneratedImage | None] = []
+        urls: list[tuple[int, str, str | None]] = []
+        for i, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise TransientError(f"OpenAI sent an image entry that is not an object: {item!r:.80}",
+                                     provider=self.label)
+            revised = item.get("revised_prompt")
+            b64 = item.get("b64_json")
+            if isinstance(b64, str) and b64:
+                try:
+                    found.append(GeneratedImage.from_base64(b64, revised_prompt=revised))
+                except ValueError as exc:
+                    raise TransientError(f"OpenAI sent an image that cannot be decoded: {exc}",
+                                         provider=self.label) from exc
+            elif isinstance(item.get("url"), str):
+                urls.append((i, item["url"], revised))
+                found.append(None)  # filled in below
+            else:
+                raise TransientError("OpenAI sent an image entry with neither b64_json nor url", provider=self.label)
+        if urls:
+            downloaded = await self._download([u for _, u, _ in urls])
+            for (i, _, revised), data_bytes in zip(urls, downloaded, strict=True):
+                found[i] = self._image_bytes(data_bytes, revised)
+        images = [im for im in found if im is not None]
+        outcome = _Outcome(images=images, usage=Usage.from_response(body.get("usage")),
+                           quality=body.get("quality") if isinstance(body.get("quality"), str) else None)
+        if len(images) < asked:
+            outcome.warnings.append(f"filtered: OpenAI returned {len(images)} of the {asked} images asked for")
+        return outcome
+
+    def _image_bytes(self, data: bytes, revised: str | None) -> GeneratedImage:
+        try:
+            image = GeneratedImage.from_bytes(data, revised_prompt=revised)
+        except ValueError as exc:
+            raise TransientError(f"the image downloaded from OpenAI cannot be decoded: {exc}",
+                                 provider=self.label) from exc
+        assert isinstance(image, GeneratedImage)
+        return image
+
+    async def _download(self, urls: Sequence[str]) -> list[bytes]:
+        """Fetch URL results (within this attempt); failures are transient: the next try makes new images."""
+        import httpx
+
+        timeout = self.timeout if self.timeout is not None else 60.0
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True) as http:
+            return list(await asyncio.gather(*(self._fetch(http, url) for url in urls)))
+
+    async def _fetch(self, http: httpx.AsyncClient, url: str) -> bytes:
+        import httpx
+
+        shown = url.split("?", 1)[0]  # signed URLs carry their signature in the query
+        try:
+            response = await http.get(url)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"timeout downloading the image OpenAI made ({shown})", provider=self.label) from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"downloading the image OpenAI made failed ({shown}): {type(exc).__name__}",
+                                 provider=self.label) from exc
+        if response.status_code >= 400:
+            raise TransientError(f"downloading the image OpenAI made failed ({shown}): HTTP {response.status_code}",
+                                 provider=self.label)
+        return response.content
+
+    async def _gather(self, calls: Sequence[Awaitable[_Outcome]], req: ProviderRequest) -> list[_Outcome]:
+        """Run the calls together and report progress; if some fail, raise the first failure with the
+        others' images attached (``error.images``), so nothing paid for is lost."""
+        total = len(calls)
+        done = 0
+
+        async def tracked(call: Awaitable[_Outcome]) -> _Outcome:
+            nonlocal done
+            outcome = await call
+            done += 1
+            if req.progress is not None:
+                req.progress(ProgressEvent(stage="generate", step=done, total=total, image_index=req.index))
+            return outcome
+
+        if total == 1:
+            return [await tracked(calls[0])]
+        results = await asyncio.gather(*(tracked(c) for c in calls), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        finished = [r for r in results if isinstance(r, _Outcome)]
+        if failures:
+            first = failures[0]
+            if isinstance(first, ImageGenError):
+                first.images = [im for o in finished for im in o.images] + list(first.images)
+            raise first
+        return finished
+
+    def _response(self, req: ProviderRequest, outcomes: list[_Outcome], warnings: list[str]) -> ProviderResponse:
+        images = [im for o in outcomes for im in o.images]
+        for o in outcomes:
+            warnings.extend(w for w in o.warnings if w not in warnings)
+        usages = [o.usage for o in outcomes if o.usage is not None]
+        usage = sum(usages[1:], usages[0]) if usages else None
+        cost = self._cost(req, outcomes, usage, len(images), warnings)
+        info: dict[str, Any] = {"model": self.model, "size": f"{req.width}x{req.height}", "calls": len(outcomes)}
+        if usage is not None:
+            info["tokens"] = usage.as_dict()
+        return ProviderResponse(images=images, cost=cost, warnings=warnings, usage=info)
+
+    def _cost(self, req: ProviderRequest, outcomes: list[_Outcome], usage: Usage | None, made: int,
+              warnings: list[str]) -> Cost | None:
+        gpt = self.spec.family == "gpt-image"
+        if gpt and usage is not None and len(outcomes) == sum(o.usage is not None for o in outcomes):
+            cost = self.prices.usage_cost(self._price_model, usage, label=self.label)
+            if cost is not None:
+                return cost
+            warnings.append(f"cost: no token prices known for {self.label} ({self.prices.describe()}) for the "
+                            f"usage it reported ({usage.as_dict()}); cost.usd is None (unknown)")
+            return Cost(usd=None)
+        answered = next((o.quality for o in outcomes if o.quality), None)
+        cost = self._table_cost(req.width, req.height, req.quality, answered, made)
+        if cost is None:
+            quality, _ = self._table_quality(req.quality, answered)
+            warnings.append(f"cost: no price known for {self.label} at {req.width}x{req.height}"
+                            f"{' ' + quality if quality else ''} ({self.prices.describe()}); cost.usd is None "
+                            "(unknown)")
+            return Cost(usd=None)
+        if gpt:
+            warnings.append(f"cost: {self.label} reported no token usage; cost.usd is an estimate from the per-image "
+                            f"price table ({self.prices.describe()}), without input tokens")
+        return cost
+
+
+def _known_models() -> list[str]:
+    from .models import MODELS
+
+    return list(MODELS)
