@@ -161,6 +161,8 @@ class OpenAIProvider:
             return "standard", ""
         if family == "dall-e-3":
             return asked or "standard", ""
+        if family == "generic":  # only your own prices (prices=...) know such a model: one quality, usually
+            return None, ""
         if asked in ("low", "medium", "high"):
             return asked, ""
         if answered in ("low", "medium", "high"):
@@ -229,6 +231,8 @@ class OpenAIProvider:
         warnings = list(self._notes)
         self._check(req)
         options = self._request_options(req, warnings)
+        if req.operation == "variation" and req.prompt.strip():
+            warnings.append(f"prompt: {self.label} variations take no prompt; it was not sent")
         sdk = self._sdk()  # a missing key fails here, before any work or any request
         uploads = await self._uploads(req, warnings)
         per_call = self.spec.max_images_per_call

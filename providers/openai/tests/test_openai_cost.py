@@ -1,0 +1,189 @@
+"""Costs: the dated price table (DALL·E), token usage (GPT Image), labelled table estimates when usage is
+missing, unknown prices as None with a warning, estimates for budgets, and user overrides."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from imagegen_openai import builtin_prices, load_prices
+
+import imagegen
+from imagegen.errors import BudgetExceeded, InvalidRequest
+
+
+def run(provider, req):
+    return asyncio.run(provider.generate(req))
+
+
+@pytest.mark.parametrize(("size", "quality", "unit"), [
+    ((1024, 1024), None, 0.04), ((1792, 1024), None, 0.08), ((1024, 1792), "standard", 0.08),
+    ((1024, 1024), "hd", 0.08), ((1792, 1024), "hd", 0.12)])
+def test_dall_e_3_costs_the_table_price_per_image(size, quality, unit, make, api, kit):
+    result = run(make("dall-e-3"), kit.request(*size, quality=quality))
+    assert result.cost.usd == pytest.approx(unit) and result.cost.source == "price-table"
+
+
+@pytest.mark.parametrize(("side", "unit"), [(256, 0.016), (512, 0.018), (1024, 0.020)])
+def test_dall_e_2_costs_the_table_price_times_the_images_returned(side, unit, make, api, kit):
+    result = run(make("dall-e-2"), kit.request(side, side, n=3))
+    assert result.cost.usd == pytest.approx(3 * unit)
+
+
+@pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # images.create_variation
+def test_dall_e_2_edits_and_variations_cost_the_same_per_image(make, api, kit):
+    from imagegen.imageio import ImageData
+
+    result = run(make("dall-e-2"), kit.request(512, 512, n=2, operation="variation",
+                                               image=ImageData.from_bytes(kit.png(64, 64))))
+    assert result.cost.usd == pytest.approx(2 * 0.018)
+
+
+def test_gpt_image_cost_comes_from_the_reported_token_usage(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(2, usage=kit.usage(
+        text_in=120, image_in=0, image_out=8320))))
+    result = run(make("gpt-image-1"), kit.request(n=2, quality="high"))
+    expected = 120 * 5.00 / 1e6 + 8320 * 40.00 / 1e6
+    assert result.cost.source == "usage" and result.cost.usd == pytest.approx(expected)
+    assert [item.quantity for item in result.cost.items] == [120, 8320]
+    assert not [w for w in result.warnings if w.startswith("cost:")]
+
+
+def test_image_input_tokens_of_an_edit_are_priced_at_the_image_input_rate(make, api, kit):
+    from imagegen.imageio import ImageData
+
+    api.script("/images/edits", kit.json_response(kit.images_body(1, usage=kit.usage(
+        text_in=40, image_in=323, image_out=1056))))
+    result = run(make("gpt-image-1-mini"), kit.request(operation="img2img", image=ImageData.from_bytes(kit.png(8, 8))))
+    assert result.cost.usd == pytest.approx((40 * 2.00 + 323 * 2.50 + 1056 * 8.00) / 1e6)
+
+
+def test_gpt_image_1_5_prices_text_output_tokens_at_its_text_output_rate(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(1, usage=kit.usage(
+        text_in=10, image_out=272, text_out=30))))
+    result = run(make("gpt-image-1.5"), kit.request(quality="low"))
+    assert result.cost.usd == pytest.approx((10 * 5.00 + 272 * 32.00 + 30 * 10.00) / 1e6)
+
+
+def test_usage_is_summed_over_the_calls_of_one_request(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(10, usage=kit.usage(text_in=10,
+                                                                                             image_out=1000))),
+               kit.json_response(kit.images_body(2, usage=kit.usage(text_in=10, image_out=200))))
+    result = run(make("gpt-image-1"), kit.request(n=12))
+    assert result.cost.usd == pytest.approx((20 * 5.00 + 1200 * 40.00) / 1e6)
+    assert result.usage["tokens"]["image_output"] == 1200
+
+
+def test_a_token_kind_without_a_price_makes_the_cost_unknown_with_a_warning(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(1, usage=kit.usage(image_out=100,
+                                                                                            text_out=5))))
+    result = run(make("gpt-image-2"), kit.request())
+    assert result.cost is not None and result.cost.usd is None
+    assert any(w.startswith("cost: no token prices known for openai:gpt-image-2") for w in result.warnings)
+
+
+def test_without_usage_a_gpt_image_cost_is_a_labelled_table_estimate(make, api, kit):
+    result = run(make("gpt-image-1"), kit.request(1536, 1024, n=2, quality="medium"))
+    assert result.cost.source == "estimate" and result.cost.usd == pytest.approx(2 * 0.063)
+    assert "estimate from the per-image table" in result.cost.items[0].description
+    assert any(w.startswith("cost: openai:gpt-image-1 reported no token usage") for w in result.warnings)
+
+
+def test_without_usage_quality_auto_is_priced_at_the_quality_the_api_reports(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(1, quality="low")))
+    result = run(make("gpt-image-1"), kit.request())
+    assert result.cost.usd == pytest.approx(0.011)
+
+
+def test_without_usage_or_a_reported_quality_auto_is_priced_at_the_dearest(make, api, kit):
+    result = run(make("gpt-image-1"), kit.request(1024, 1536, quality="auto"))
+    assert result.cost.usd == pytest.approx(0.25) and "dearest" in result.cost.items[0].description
+
+
+def test_an_unknown_model_has_an_unknown_cost_and_a_warning(make, api, kit):
+    result = imagegen.Client(make("my-deployment"), retry=False).generate("a fox")
+    assert result.cost.usd is None
+    assert any(w.startswith("cost: no price known for openai:my-deployment") for w in result.warnings)
+
+
+def test_gpt_image_2_at_a_size_outside_the_table_without_usage_has_an_unknown_cost(make, api, kit):
+    result = run(make("gpt-image-2"), kit.request(2048, 1152, quality="high"))
+    assert result.cost.usd is None and any(w.startswith("cost: no price known") for w in result.warnings)
+
+
+@pytest.mark.parametrize(("model", "size", "quality", "n", "usd"), [
+    ("dall-e-3", (1792, 1024), "hd", 1, 0.12), ("dall-e-2", (256, 256), None, 4, 4 * 0.016),
+    ("gpt-image-1", (1024, 1024), "low", 2, 2 * 0.011), ("gpt-image-1", (1024, 1024), "auto", 1, 0.167),
+    ("gpt-image-1.5", (1536, 1024), None, 1, 0.2)])
+def test_estimate_cost_is_the_table_price_of_the_request(model, size, quality, n, usd, make, kit):
+    estimate = make(model).estimate_cost(kit.request(*size, n=n, quality=quality))
+    assert estimate.usd == pytest.approx(usd)
+
+
+def test_estimate_cost_of_an_unpriced_request_is_unknown(make, kit):
+    assert make("gpt-image-2").estimate_cost(kit.request(2048, 1152)).usd is None
+
+
+def test_a_budget_refuses_a_call_it_cannot_afford_before_anything_is_sent(make, api, kit):
+    client = imagegen.Client(make("dall-e-3"), budget_usd=0.10, retry=False)
+    with pytest.raises(BudgetExceeded):
+        client.generate("a fox", size="1792x1024", quality="hd")
+    assert api.requests == []
+
+
+def test_the_price_table_names_the_date_it_was_checked_and_its_sources():
+    table = builtin_prices()
+    assert table.checked.count("-") == 2 and table.checked[:2] == "20"
+    assert any(s.startswith("https://developers.openai.com/api/docs/pricing") for s in table.sources)
+
+
+def test_a_price_override_replaces_only_the_entries_it_names(make, api, kit):
+    provider = make("dall-e-3", prices={"dall-e-3": {"per_image": {"hd": {"1792x1024": 0.5}}}})
+    assert provider.estimate_cost(kit.request(1792, 1024, quality="hd")).usd == 0.5
+    assert provider.estimate_cost(kit.request(1792, 1024)).usd == pytest.approx(0.08)
+
+
+def test_a_price_override_prices_an_unknown_model(make, api, kit):
+    provider = make("my-deployment", prices={"my-deployment": {"per_image": {"standard": {"1024x1024": 0.03}}}})
+    result = imagegen.Client(provider, retry=False).generate("a fox", n=2)
+    assert result.cost.usd == pytest.approx(0.06) and result.cost.source == "price-table"
+    assert not [w for w in result.warnings if w.startswith("cost:")]
+
+
+def test_like_prices_a_deployment_as_the_model_it_names(make, api, kit):
+    provider = make("my-deployment", like="dall-e-3")
+    result = imagegen.Client(provider, retry=False).generate("a fox", size="1792x1024", quality="hd")
+    assert result.cost.usd == pytest.approx(0.12) and api.requests[0].json["model"] == "my-deployment"
+
+
+def test_a_price_file_overrides_token_prices(make, api, kit, tmp_path):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"checked": "2030-01-01", "models": {
+        "gpt-image-1": {"tokens_per_million": {"image_output": 1.0}}}}))
+    api.script("/images/generations", kit.json_response(kit.images_body(1, usage=kit.usage(text_in=0,
+                                                                                            image_out=1000))))
+    provider = make("gpt-image-1", prices=str(path))
+    result = run(provider, kit.request())
+    assert result.cost.usd == pytest.approx(1000 * 1.0 / 1e6) and provider.prices.checked == "2030-01-01"
+
+
+def test_the_price_file_can_come_from_the_environment(make, kit, tmp_path, monkeypatch):
+    path = tmp_path / "prices.json"
+    path.write_text(json.dumps({"dall-e-2": {"per_image": {"standard": {"256x256": 0.001}}}}))
+    monkeypatch.setenv("IMAGEGEN_OPENAI_PRICES", str(path))
+    assert make("dall-e-2").estimate_cost(kit.request(256, 256)).usd == 0.001
+
+
+@pytest.mark.parametrize("override", [
+    {"dall-e-3": {"per_image": {"hd": {"1792x1024": -1}}}},
+    {"dall-e-3": {"per_image": {"hd": {"wide": 0.1}}}},
+    {"dall-e-3": {"tokens_per_million": {"audio_input": 1.0}}},
+    {"dall-e-3": {"per_images": {}}},
+    {"dall-e-3": 0.04},
+    "/nonexistent/prices.json",
+], ids=["negative", "bad-size", "token-kind", "unknown-key", "not-a-mapping", "missing-file"])
+def test_a_bad_price_override_is_an_invalid_request_naming_prices(override):
+    with pytest.raises(InvalidRequest) as info:
+        load_prices(override)
+    assert info.value.field == "prices" and "prices" in str(info.value)
