@@ -782,7 +782,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan,
         for offset, image in enumerate(outcome.images):
             if image.seed is None and offset < len(req.seeds):
                 image.seed = req.seeds[offset]
-            image.info = _image_info(provider, prompt, req, request_id)
+            image.info = {**image.info, **_image_info(provider, prompt, req, request_id)}  # keep what the provider noted
             if plan.needs_resize:
                 image = _resized(image, plan.output_size)
             images.append(image)

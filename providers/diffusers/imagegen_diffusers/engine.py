@@ -1,0 +1,602 @@
+"""A loaded model and the work done on it: loading, the shared components, and one call's denoising.
+
+``load_model`` loads a pipeline once (from a folder, a hub id or a single checkpoint file) and applies the
+chosen ``Settings``. ``LoadedModel.run(job)`` runs one validated request on it:
+
+- every operation uses the same components: img2img, inpainting and ControlNet pipelines are views built
+  from the base pipeline's modules (a dedicated inpainting UNet or a ControlNet is the only extra weight);
+- the sampler is a scheduler built from the model's own scheduler config, cached by name;
+- LoRAs are loaded once as named adapters and switched with ``set_adapters`` (the base model is never
+  reloaded for a different set);
+- each image gets its own ``torch.Generator`` seeded with its seed, so an image is the same alone or in a batch;
+- each denoising step reports progress and checks the cancel event;
+- on out-of-memory it steps down ``presets.LADDER`` and retries, with a ``memory:`` warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import logging
+import os
+import re
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from imagegen.errors import ImageGenError, InvalidRequest, ProviderUnavailable
+from imagegen.imageio import ImageData, encode_png
+from imagegen.provider import ProgressEvent
+from imagegen.result import GeneratedImage
+
+from . import images as imaging
+from ._lazy import diffusers, torch
+from .cache import CacheKey
+from .device import DeviceInfo
+from .models import ModelInfo, Source, hub_advice, resolve_source
+from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
+from .schedulers import Sampler, describe_scheduler, make_scheduler
+
+__all__ = ["Cancelled", "Job", "LoRASpec", "LoadedModel", "Outcome", "adapter_name", "is_oom", "load_model"]
+
+logger = logging.getLogger("imagegen.diffusers")
+
+#: Pipeline class per (family group, operation).
+_PIPELINES = {
+    ("sd", "txt2img"): "StableDiffusionPipeline", ("sd", "img2img"): "StableDiffusionImg2ImgPipeline",
+    ("sd", "inpaint"): "StableDiffusionInpaintPipeline", ("sd", "controlnet"): "StableDiffusionControlNetPipeline",
+    ("sdxl", "txt2img"): "StableDiffusionXLPipeline", ("sdxl", "img2img"): "StableDiffusionXLImg2ImgPipeline",
+    ("sdxl", "inpaint"): "StableDiffusionXLInpaintPipeline",
+    ("sdxl", "controlnet"): "StableDiffusionXLControlNetPipeline",
+}
+#: LoRA adapters kept loaded (the least recently used inactive ones are deleted past this).
+MAX_ADAPTERS = 8
+#: ControlNets and dedicated inpainting UNets kept loaded per model.
+MAX_EXTRA_MODELS = 2
+
+
+class Cancelled(ImageGenError):
+    """The request's cancel event was set: generation stopped at the next step. ``images`` holds the
+    images finished before that (from earlier batches of the same call)."""
+
+
+class _Stop(Exception):
+    def __init__(self, step: int, total: int) -> None:
+        super().__init__(f"cancelled at step {step} of {total}")
+        self.step, self.total = step, total
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for a CUDA (or MPS) out-of-memory error."""
+    t = torch()
+    oom = getattr(t, "OutOfMemoryError", None) or t.cuda.OutOfMemoryError
+    if isinstance(exc, oom):
+        return True
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+@dataclass(frozen=True)
+class LoRASpec:
+    """A LoRA to apply: its adapter ``name``, where it is (a file, folder or hub repo) and its scale."""
+
+    name: str
+    location: str
+    scale: float
+    weight_name: str | None = None
+    label: str = ""
+
+
+@dataclass
+class Job:
+    """One provider call, validated and with every default resolved."""
+
+    operation: str
+    prompt: str
+    width: int
+    height: int
+    seeds: list[int]
+    steps: int
+    guidance: float
+    negative_prompt: str | None = None
+    sampler: Sampler | None = None
+    strength: float | None = None
+    control_scale: float | None = None
+    control: str | None = None
+    control_model: str | None = None
+    control_model_from_request: bool = False
+    inpaint_model: str | None = None
+    inpaint_config: str | None = None
+    loras: tuple[LoRASpec, ...] = ()
+    clip_skip: int | None = None
+    canny: tuple[int, int] = imaging.CANNY_DEFAULTS
+    image: ImageData | None = None
+    mask: ImageData | None = None
+    control_image: ImageData | None = None
+    index: int = 0
+    progress: Callable[[ProgressEvent], None] | None = None
+    cancel: threading.Event | None = None
+
+
+@dataclass
+class Outcome:
+    """What ``LoadedModel.run`` made, and how."""
+
+    images: list[GeneratedImage]
+    warnings: list[str] = field(default_factory=list)
+    device_s: float = 0.0
+    encode_s: float = 0.0
+    scheduler: str = ""
+    settings: Settings | None = None
+    batches: list[int] = field(default_factory=list)
+
+
+def _dtype(name: str) -> Any:
+    return getattr(torch(), name)
+
+
+def _group(info: ModelInfo) -> str:
+    return "sdxl" if info.family == "sdxl" else "sd"
+
+
+@contextlib.contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    """diffusers' and transformers' progress bars and loading chatter off while we load (our own errors say
+    what matters); their settings are restored afterwards."""
+    import transformers
+
+    libraries = [diffusers().utils.logging, transformers.utils.logging]
+    saved = [(lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in libraries]
+    for lib in libraries:
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        for lib, (level, bars) in zip(libraries, saved, strict=True):
+            lib.set_verbosity(level)
+            if bars:
+                lib.enable_progress_bar()
+
+
+def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """``dtype=`` for diffusers 0.42 and later (which deprecates ``torch_dtype``), ``torch_dtype=`` before."""
+    version = tuple(int(p) for p in re.findall(r"\d+", diffusers().__version__)[:2])
+    return {"dtype" if version >= (0, 42) else "torch_dtype": dtype}
+
+
+def _load_error(source: Source, exc: BaseException, *, config_dir: str | None) -> ProviderUnavailable:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:400]
+    if is_oom(exc):
+        return ProviderUnavailable(f"not enough device memory to load {source.describe()} ({text}); try "
+                                   "preset='low-memory', a smaller model, or device='cpu'")
+    if source.kind == "hub":
+        return ProviderUnavailable(hub_advice(source.location, exc))
+    if source.kind == "file" and config_dir is None:
+        return ProviderUnavailable(
+            f"cannot load {source.describe()} ({text}). A single checkpoint needs the configs of its architecture: "
+            "pass config= a local diffusers folder (or a cached hub id) of the same family, e.g. "
+            "DiffusersProvider('model.safetensors', config='/models/stable-diffusion-v1-5')")
+    return ProviderUnavailable(f"cannot load {source.describe()} ({text}); the files are incomplete, corrupt or of "
+                               "another architecture: re-download or re-save them")
+
+
+def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Settings, device: DeviceInfo) -> LoadedModel:
+    """Load ``source`` and set it up per ``settings``; any failure is a ``ProviderUnavailable``."""
+    kwargs: dict[str, Any] = _dtype_kwarg(_dtype(settings.dtype))
+    if info.family != "sdxl":
+        kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    t0 = time.perf_counter()
+    try:
+        with _quiet_diffusers():
+            cls = getattr(diffusers(), _PIPELINES[(_group(info), "inpaint" if info.inpainting else "txt2img")])
+            if source.kind == "file":
+                pipe = cls.from_single_file(source.location, config=info.config_dir,
+                                            local_files_only=info.config_dir is not None, **kwargs)
+            else:
+                pipe = cls.from_pretrained(source.location, **kwargs)
+    except ImageGenError:
+        raise
+    except Exception as exc:  # diffusers, transformers, hub and OS errors: all mean the model cannot be loaded
+        raise _load_error(source, exc, config_dir=info.config_dir) from exc
+    model = LoadedModel(key, source, info, settings, device, pipe)
+    try:
+        model.configure()
+    except Exception as exc:
+        if is_oom(exc):
+            raise _load_error(source, exc, config_dir=info.config_dir) from exc
+        raise
+    model.load_s = time.perf_counter() - t0
+    return model
+
+
+class LoadedModel:
+    """A loaded pipeline with its settings, and the views, schedulers, adapters and extra models built on it."""
+
+    def __init__(self, key: CacheKey, source: Source, info: ModelInfo, settings: Settings, device: DeviceInfo,
+                 base: Any) -> None:
+        self.key = key
+        self.source = source
+        self.info = info
+        self.settings = settings
+        self.device = device
+        self.base = base
+        self.load_s = 0.0
+        self.max_batch = settings.max_batch
+        self.base_scheduler: Any = base.scheduler
+        self.scheduler_config: dict[str, Any] = dict(base.scheduler.config)
+        self.vae_scale_factor = int(getattr(base, "vae_scale_factor", info.vae_scale_factor))
+        self.calls = 0
+        self.seconds_per_unit: float | None = None  # device seconds per (step x image x megapixel)
+        self._ops: dict[tuple[str, str | None, str | None], Any] = {}
+        self._schedulers: dict[str, Any] = {}
+        self._controlnets: OrderedDict[str, Any] = OrderedDict()
+        self._unets: OrderedDict[str, Any] = OrderedDict()
+        self._adapters: OrderedDict[str, str] = OrderedDict()
+        self._active: tuple[tuple[str, float], ...] = ()
+        self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
+        self._offload_owner: int | None = None
+        self._fused = False
+
+    # -- set-up -------------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        """Apply the load-time settings: placement, channels-last, fused QKV, compile, memory savers."""
+        t, s, pipe = torch(), self.settings, self.base
+        pipe.set_progress_bar_config(disable=True)
+        if s.offload == "none":
+            pipe.to(self.device.torch_device)
+        if s.channels_last:
+            pipe.unet.to(memory_format=t.channels_last)
+        if s.fused_qkv:
+            pipe.fuse_qkv_projections()
+            self._fused = True
+        if s.compile_unet:
+            pipe.unet.compile(mode="max-autotune", fullgraph=False)
+        self._sync_memory(pipe, s)
+
+    def _sync_memory(self, pipe: Any, s: Settings) -> None:
+        """Make the savers in effect match ``s``: VAE slicing/tiling both ways, the rest only ever on."""
+        a = self._applied
+        if s.vae_slicing != a.vae_slicing:
+            (pipe.vae.enable_slicing if s.vae_slicing else pipe.vae.disable_slicing)()
+        if s.vae_tiling != a.vae_tiling:
+            (pipe.vae.enable_tiling if s.vae_tiling else pipe.vae.disable_tiling)()
+        if s.attention == "sliced" and a.attention != "sliced":
+            self.base.enable_attention_slicing()
+        if s.offload != "none" and (self._offload_owner != id(pipe) or a.offload != s.offload):
+            if s.offload == "model":
+                pipe.enable_model_cpu_offload(device=self.device.torch_device)
+            else:
+                pipe.enable_sequential_cpu_offload(device=self.device.torch_device)
+            self._offload_owner = id(pipe)
+        self._applied = replace(a, vae_slicing=s.vae_slicing, vae_tiling=s.vae_tiling,
+                                attention="sliced" if s.attention == "sliced" else a.attention, offload=s.offload)
+
+    def release(self) -> None:
+        """Forget the views and extra models built on this model (a job still running keeps what it uses;
+        the memory is freed when the last reference goes)."""
+        self._ops.clear()
+        self._controlnets.clear()
+        self._unets.clear()
+        self._schedulers.clear()
+        self._empty_cache()
+
+    # -- views, schedulers, adapters, extra models ----------------------------------------------------
+
+    def pipeline(self, job: Job) -> Any:
+        """The pipeline for ``job``'s operation, built once from the base pipeline's components."""
+        op = job.operation
+        control = job.control_model if op == "controlnet" else None
+        inpaint = job.inpaint_model if op == "inpaint" and not self.info.inpainting else None
+        key = (op, control, inpaint)
+        pipe = self._ops.get(key)
+        if pipe is not None:
+            return pipe
+        if op == "txt2img" or (op == "inpaint" and self.info.inpainting):
+            pipe = self.base
+        else:
+            components = dict(self.base.components)
+            if control is not None:
+                components["controlnet"] = self._controlnet(control, from_request=job.control_model_from_request)
+            if inpaint is not None:
+                components["unet"] = self._inpaint_unet(inpaint, job.inpaint_config)
+            with _quiet_diffusers():
+                cls = getattr(diffusers(), _PIPELINES[(_group(self.info), op)])
+                params = inspect.signature(cls.__init__).parameters
+                kwargs = {k: v for k, v in components.items() if k in params}
+                if "requires_safety_checker" in params:
+                    kwargs["requires_safety_checker"] = False
+                pipe = cls(**kwargs)
+            pipe.set_progress_bar_config(disable=True)
+        self._ops[key] = pipe
+        return pipe
+
+    def scheduler(self, sampler: Sampler | None) -> Any:
+        if sampler is None:
+            return self.base_scheduler
+        sched = self._schedulers.get(sampler.name)
+        if sched is None:
+            sched = self._schedulers[sampler.name] = make_scheduler(sampler, self.scheduler_config)
+        return sched
+
+    def scheduler_name(self, sampler: Sampler | None) -> str:
+        sched = self.scheduler(sampler)
+        return sampler.name if sampler is not None else describe_scheduler(type(sched).__name__, sched.config)
+
+    def set_loras(self, loras: tuple[LoRASpec, ...]) -> None:
+        """Make exactly ``loras`` active at their scales (loading any adapter not loaded yet)."""
+        wanted = tuple((lo.name, lo.scale) for lo in loras)
+        if wanted == self._active:
+            return
+        pipe = self.base
+        for lo in loras:
+            if lo.name not in self._adapters:
+                self._load_lora(lo)
+            self._adapters.move_to_end(lo.name)
+        if loras:
+            pipe.enable_lora()
+            pipe.set_adapters([lo.name for lo in loras], adapter_weights=[lo.scale for lo in loras])
+        elif self._adapters:
+            pipe.disable_lora()
+        self._active = wanted
+        active = {lo.name for lo in loras}
+        while len(self._adapters) > MAX_ADAPTERS:
+            name = next((n for n in self._adapters if n not in active), None)
+            if name is None:
+                break
+            pipe.delete_adapters(name)
+            del self._adapters[name]
+
+    def _load_lora(self, lo: LoRASpec) -> None:
+        pipe = self.base
+        if self._fused:  # LoRA layers wrap the unfused projections
+            pipe.unfuse_qkv_projections()
+            self._fused = False
+            self.settings = replace(self.settings, fused_qkv=False)
+        kwargs: dict[str, Any] = {"adapter_name": lo.name}
+        if lo.weight_name:
+            kwargs["weight_name"] = lo.weight_name
+        try:
+            with _quiet_diffusers():
+                pipe.load_lora_weights(lo.location, **kwargs)
+        except Exception as exc:
+            with contextlib.suppress(Exception):
+                pipe.delete_adapters(lo.name)
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            if os.path.exists(lo.location):
+                raise InvalidRequest(f"loras: cannot apply {lo.label!r} to this {self.info.family_name} model "
+                                     f"({text}); is it a LoRA for this model family?", field="loras") from exc
+            raise ProviderUnavailable(hub_advice(lo.location, exc)) from exc
+        self._adapters[lo.name] = lo.location
+
+    def loaded_adapters(self) -> list[str]:
+        return list(self._adapters)
+
+    def _place(self, module: Any) -> Any:
+        if self.settings.offload == "none":
+            module.to(self.device.torch_device)
+        if self.settings.channels_last:
+            module.to(memory_format=torch().channels_last)
+        return module
+
+    def _controlnet(self, ref: str, *, from_request: bool) -> Any:
+        found = self._controlnets.get(ref)
+        if found is not None:
+            self._controlnets.move_to_end(ref)
+            return found
+        try:
+            source = resolve_source(ref, component=True)
+        except ProviderUnavailable as exc:
+            if from_request:
+                raise InvalidRequest(f"control_model: {exc.message}", field="control_model") from None
+            raise
+        cls = diffusers().ControlNetModel
+        try:
+            with _quiet_diffusers():
+                if source.kind == "file":
+                    net = cls.from_single_file(source.location, **_dtype_kwarg(_dtype(self.settings.dtype)))
+                else:
+                    net = cls.from_pretrained(source.location, **_dtype_kwarg(_dtype(self.settings.dtype)))
+        except Exception as exc:
+            raise _load_error(source, exc, config_dir=None) from exc
+        mine, theirs = self.base.unet.config.cross_attention_dim, net.config.cross_attention_dim
+        xl = self.info.family == "sdxl"
+        if mine != theirs or (net.config.addition_embed_type == "text_time") != xl:
+            raise InvalidRequest(f"control_model: {ref!r} is a ControlNet for another model family (cross-attention "
+                                 f"width {theirs}, this {self.info.family_name} model's is {mine})",
+                                 field="control_model")
+        self._controlnets[ref] = self._place(net)
+        while len(self._controlnets) > MAX_EXTRA_MODELS:
+            old_ref, _ = self._controlnets.popitem(last=False)
+            self._ops = {k: v for k, v in self._ops.items() if k[1] != old_ref}
+        return net
+
+    def _inpaint_unet(self, ref: str, config: str | None) -> Any:
+        found = self._unets.get(ref)
+        if found is not None:
+            self._unets.move_to_end(ref)
+            return found
+        source = resolve_source(ref, component=True)
+        cls = diffusers().UNet2DConditionModel
+        dtype = _dtype(self.settings.dtype)
+        pipeline_folder = source.kind == "folder" and os.path.isfile(os.path.join(source.location, "model_index.json"))
+        try:
+            with _quiet_diffusers():
+                if source.kind == "file":
+                    config_dir = None if config is None else resolve_source(config).location
+                    unet = cls.from_single_file(source.location, config=config_dir, subfolder="unet",
+                                                local_files_only=config_dir is not None, **_dtype_kwarg(dtype))
+                else:
+                    unet = cls.from_pretrained(source.location, subfolder="unet" if pipeline_folder or source.kind == "hub"
+                                               else None, **_dtype_kwarg(dtype))
+        except Exception as exc:
+            raise _load_error(source, exc, config_dir=config) from exc
+        if unet.config.in_channels != 9:
+            raise ProviderUnavailable(f"inpaint_model {ref!r} is not an inpainting model (its UNet takes "
+                                      f"{unet.config.in_channels} input channels, an inpainting UNet takes 9)")
+        if unet.config.cross_attention_dim != self.base.unet.config.cross_attention_dim:
+            raise ProviderUnavailable(f"inpaint_model {ref!r} is for another model family than {self.source.location}")
+        self._unets[ref] = self._place(unet)
+        while len(self._unets) > MAX_EXTRA_MODELS:
+            old_ref, _ = self._unets.popitem(last=False)
+            self._ops = {k: v for k, v in self._ops.items() if k[2] != old_ref}
+        return unet
+
+    # -- one call -----------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Outcome:
+        """Make ``job``'s images; the caller holds the device lock."""
+        pipe = self.pipeline(job)
+        pipe.scheduler = self.scheduler(job.sampler)
+        self.set_loras(job.loras)
+        inputs = self._inputs(job)
+        n = len(job.seeds)
+        made: list[GeneratedImage] = []
+        out = Outcome(images=made, scheduler=self.scheduler_name(job.sampler))
+        batch = max(1, min(n, self.max_batch))
+        while len(made) < n:
+            if job.cancel is not None and job.cancel.is_set():
+                raise self._cancelled(job, len(made), 0, made)
+            count = min(batch, n - len(made))
+            settings = call_settings(self.settings, job.width, job.height)
+            t0 = time.perf_counter()
+            try:
+                self._sync_memory(pipe, settings)
+                pictures = self._call(pipe, job, inputs, len(made), count)
+                self._synchronize()
+            except _Stop as stop:
+                out.device_s += time.perf_counter() - t0
+                raise self._cancelled(job, stop.step, stop.total, made) from None
+            except Exception as exc:
+                out.device_s += time.perf_counter() - t0
+                if not is_oom(exc):
+                    raise
+                batch = self._step_down(exc, batch, out, made)
+                continue
+            out.device_s += time.perf_counter() - t0
+            out.batches.append(count)
+            t1 = time.perf_counter()
+            for picture in pictures:
+                made.append(GeneratedImage(data=encode_png(picture), mime="image/png", width=picture.width,
+                                           height=picture.height, seed=job.seeds[len(made)]))
+            out.encode_s += time.perf_counter() - t1
+        out.settings = self.settings
+        self.calls += 1
+        units = job.steps * n * job.width * job.height / 1e6
+        if units > 0 and out.device_s > 0:
+            self.seconds_per_unit = out.device_s / units
+        return out
+
+    def _cancelled(self, job: Job, step: int, total: int, made: list[GeneratedImage]) -> Cancelled:
+        where = f"at step {step} of {total}" if total else "before it started"
+        error = Cancelled(f"cancelled {where} ({len(made)} of {len(job.seeds)} images finished)")
+        error.images = list(made)
+        return error
+
+    def _step_down(self, exc: BaseException, batch: int, out: Outcome, made: list[GeneratedImage]) -> int:
+        self._empty_cache()
+        rung = next_rung(self.settings, batch)
+        if rung is None:
+            error = ProviderUnavailable(
+                f"out of memory on {self.device.describe()} even with {', '.join(LADDER[:-1])} and one image at a "
+                f"time ({str(exc).splitlines()[0][:200]}); use a smaller size, a smaller model, or device='cpu'")
+            error.images = list(made)
+            raise error from exc
+        self.settings, batch = apply_rung(self.settings, rung, batch)
+        if rung == "smaller-batch":
+            self.max_batch = batch
+        out.warnings.append(f"memory: {self.device.torch_device} ran out of memory; retrying with {rung} "
+                            f"(now: {', '.join(self.settings.savers()) or 'no savers'}, {batch} image(s) at a time)")
+        logger.warning("imagegen diffusers: %s", out.warnings[-1])
+        return batch
+
+    def _empty_cache(self) -> None:
+        t = torch()
+        if self.device.kind == "cuda" and t.cuda.is_available():
+            t.cuda.empty_cache()
+
+    def _synchronize(self) -> None:
+        t = torch()
+        if self.device.kind == "cuda" and t.cuda.is_available():
+            t.cuda.synchronize(self.device.index)
+
+    def _inputs(self, job: Job) -> dict[str, Any]:
+        """The PIL inputs of the operation, fitted to the request size."""
+        w, h = job.width, job.height
+        found: dict[str, Any] = {}
+        if job.operation in ("img2img", "inpaint"):
+            if job.image is None:
+                raise InvalidRequest(f"image: {job.operation} needs an input image", field="image")
+            found["image"] = imaging.fit(job.image, w, h)
+        if job.operation == "inpaint":
+            if job.mask is None:
+                raise InvalidRequest("mask: inpainting needs a mask (white = repaint)", field="mask")
+            found["mask_image"] = imaging.fit(job.mask, w, h, mode="L")
+        if job.operation == "controlnet":
+            if job.control_image is None:
+                raise InvalidRequest("control_image: ControlNet needs a control image", field="control_image")
+            control = imaging.fit(job.control_image, w, h)
+            found["image"] = imaging.canny(control, *job.canny) if job.control == "canny" else control
+        return found
+
+    def _call(self, pipe: Any, job: Job, inputs: dict[str, Any], start: int, count: int) -> list[Any]:
+        t = torch()
+        generators = [t.Generator("cpu").manual_seed(seed) for seed in job.seeds[start:start + count]]
+        progress = job.progress
+        cancel = job.cancel
+        first = job.index + start
+
+        def on_step(p: Any, i: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+            nonlocal progress
+            total = int(getattr(p, "_num_timesteps", 0) or job.steps)
+            if cancel is not None and cancel.is_set():
+                raise _Stop(i + 1, total)
+            if progress is not None:
+                try:
+                    progress(ProgressEvent("denoise", i + 1, total, first))
+                except Exception:  # a broken progress display must not cost the images
+                    logger.exception("imagegen diffusers: progress callback failed; no more progress events")
+                    progress = None
+            return kwargs
+
+        kwargs: dict[str, Any] = {
+            "prompt": [job.prompt] * count, "num_inference_steps": job.steps, "guidance_scale": job.guidance,
+            "generator": generators, "output_type": "pil", "callback_on_step_end": on_step,
+        }
+        if job.negative_prompt:
+            kwargs["negative_prompt"] = [job.negative_prompt] * count
+        if job.clip_skip is not None:
+            kwargs["clip_skip"] = job.clip_skip
+        if job.operation != "img2img":
+            kwargs.update(height=job.height, width=job.width)
+        for name, value in inputs.items():
+            kwargs[name] = [value] * count
+        if job.operation in ("img2img", "inpaint") and job.strength is not None:
+            kwargs["strength"] = job.strength
+        if job.operation == "controlnet" and job.control_scale is not None:
+            kwargs["controlnet_conditioning_scale"] = job.control_scale
+        if self.info.family == "sdxl":  # micro-conditioning: made at, and meant for, this size
+            kwargs.update(original_size=(job.height, job.width), target_size=(job.height, job.width))
+        with t.inference_mode():
+            result = pipe(**kwargs)
+        return list(result.images)
+
+
+_NAME = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def adapter_name(path: str, given: str | None) -> str:
+    """A stable adapter name for a LoRA: the one given, else its file stem plus a short hash of the path."""
+    if given:
+        cleaned = _NAME.sub("_", given).strip("_")
+        if cleaned:
+            return cleaned
+    stem = _NAME.sub("_", os.path.splitext(os.path.basename(path.rstrip("/\\")))[0]).strip("_")[:40] or "lora"
+    return f"{stem}_{hashlib.sha1(path.encode('utf-8')).hexdigest()[:8]}"

@@ -1,0 +1,391 @@
+"""``DiffusersProvider``: local Stable Diffusion (SD 1.x, SD 2.x, SDXL, imagegen-mini) behind imagegen's contract.
+
+The model is a hub id, a diffusers folder, a single ``.safetensors``/``.ckpt`` checkpoint (with ``config=`` a
+folder or hub id of its architecture when offline), or ``imagegen-mini``, the embedded model. Its configs are
+read first (no torch) for capabilities; the weights load on the first call, into a cache shared by every
+provider instance, and every later call reuses them. The blocking work runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from imagegen.errors import ImageGenError, InvalidRequest
+from imagegen.params import LoRA
+from imagegen.provider import Capabilities, ProviderRequest, ProviderResponse
+from imagegen.result import Cost, CostItem
+
+from .cache import CacheKey, PipelineCache, device_lock
+from .device import DeviceInfo, parse_device, probe_device
+from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
+from .images import CANNY_DEFAULTS
+from .models import MINI, ModelInfo, Source, describe, resolve_source
+from .presets import DTYPES, PRESETS, Settings, choose_settings
+from .schedulers import Sampler, resolve_sampler
+
+__all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
+
+OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
+SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
+                      "control_scale"})
+#: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
+FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
+#: Default strength per operation (how much of the input image is re-noised).
+DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
+MAX_SEED = 2**64 - 1
+#: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
+OPTIONS = ("clip_skip", "canny_low", "canny_high")
+#: Environment defaults: the $/hour rate of local device time, and how many models stay loaded.
+RATE_ENV = "IMAGEGEN_GPU_USD_PER_HOUR"
+MAX_PIPELINES_ENV = "IMAGEGEN_DIFFUSERS_MAX_PIPELINES"
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+_CACHE: PipelineCache[LoadedModel] = PipelineCache(_env_int(MAX_PIPELINES_ENV, 2), release=LoadedModel.release)
+
+
+def shared_cache() -> PipelineCache[LoadedModel]:
+    """The cache every provider instance shares unless given its own (``cache=``)."""
+    return _CACHE
+
+
+class DiffusersProvider:
+    """Local Stable Diffusion. ``DiffusersProvider("stable-diffusion-v1-5/stable-diffusion-v1-5", preset="fast")``.
+
+    ``model``: a hub id, a diffusers folder, a ``.safetensors``/``.ckpt`` file, or ``"imagegen-mini"`` (default).
+    ``config``: for a single file, a diffusers folder or hub id with its architecture's configs (needed offline).
+    ``preset``: one of ``PRESETS`` ("auto" picks from the device). ``device``: "auto", "cpu", "mps", "cuda",
+    "cuda:N". ``dtype``: force "float32", "float16" or "bfloat16". ``controlnet``: a default ControlNet
+    (folder, hub id or file) for ``controlnet`` requests. ``inpaint_model``: a dedicated inpainting model
+    (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
+    a single file). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
+    every call. ``usd_per_hour``: the rate local device time is costed at (default ``$IMAGEGEN_GPU_USD_PER_HOUR``
+    or 0). ``max_images_per_call``: the largest batch. ``cache``: a ``PipelineCache`` (default: shared).
+    """
+
+    name = "diffusers"
+
+    def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
+                 device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
+                 inpaint_model: str | None = None, inpaint_config: str | None = None, steps: int | None = None,
+                 guidance: float | None = None, scheduler: str | None = None, clip_skip: int | None = None,
+                 canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
+                 max_images_per_call: int = 4, cache: PipelineCache[LoadedModel] | None = None) -> None:
+        if preset not in PRESETS:
+            raise InvalidRequest(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}",
+                                 field="preset")
+        parse_device(device)
+        if dtype is not None and dtype not in DTYPES:
+            raise InvalidRequest(f"dtype: expected one of {', '.join(DTYPES)} or None; got {dtype!r}", field="dtype")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+            raise InvalidRequest(f"steps: expected a whole number 1..1000; got {steps!r}", field="steps")
+        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
+                                     or not 0 <= guidance <= 100):
+            raise InvalidRequest(f"guidance: expected a number 0..100; got {guidance!r}", field="guidance")
+        if isinstance(max_images_per_call, bool) or not isinstance(max_images_per_call, int) or max_images_per_call < 1:
+            raise InvalidRequest(f"max_images_per_call: expected a whole number >= 1; got {max_images_per_call!r}",
+                                 field="max_images_per_call")
+        rate = usd_per_hour if usd_per_hour is not None else _env_rate()
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate < 0:
+            raise InvalidRequest(f"usd_per_hour: expected a number >= 0; got {rate!r}", field="usd_per_hour")
+        self.model = model
+        self.preset = preset
+        self.device = device
+        self.dtype = dtype
+        self.config = config
+        self.controlnet = controlnet
+        self.inpaint_model = inpaint_model
+        self.inpaint_config = inpaint_config
+        self.usd_per_hour = float(rate)
+        self.source: Source = resolve_source(model)
+        self._steps = steps
+        self._guidance = None if guidance is None else float(guidance)
+        self._sampler: Sampler | None = resolve_sampler(scheduler) if scheduler else None
+        self._clip_skip = _clip_skip(clip_skip)
+        self._canny = _canny(canny)
+        self._max_images = max_images_per_call
+        self._cache = cache if cache is not None else _CACHE
+        self._info: ModelInfo | None = None
+        self._device_info: DeviceInfo | None = None
+        self._keys: set[CacheKey] = set()
+        self._last_key: CacheKey | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"DiffusersProvider({self.model!r}, preset={self.preset!r})"
+
+    # -- what the model is ----------------------------------------------------------------------------
+
+    def info(self) -> ModelInfo:
+        """The model's family, native size and scheduler, from its configs (cached; no weights loaded)."""
+        if self._info is None:
+            with self._lock:
+                if self._info is None:
+                    self._info = describe(self.source, config=self.config)
+        return self._info
+
+    def capabilities(self) -> Capabilities:
+        info = self.info()
+        factor = info.vae_scale_factor
+        multiple = math.lcm(8, factor)
+        native = max(multiple, round(info.native_side / multiple) * multiple)
+        smallest = factor * 2 ** max(0, info.levels - 1)
+        min_side = max(multiple, -(-smallest // multiple) * multiple)
+        max_side = max(native, min(4096, native * 4) // multiple * multiple)
+        return Capabilities(sizes=None, multiple_of=multiple, min_side=min(min_side, native), max_side=max_side,
+                            default_size=(native, native), max_images_per_call=self._batch_limit(),
+                            operations=frozenset({"inpaint"}) if info.inpainting else OPERATIONS,
+                            supports=SUPPORTS, max_seed=MAX_SEED)
+
+    def _batch_limit(self) -> int:
+        entry = self._cache.peek(self._last_key) if self._last_key is not None else None
+        return max(1, min(self._max_images, entry.max_batch)) if entry is not None else self._max_images
+
+    def defaults(self) -> tuple[int, float]:
+        """(steps, guidance) used when a request gives none."""
+        steps, guidance = FAMILY_DEFAULTS[self.info().family]
+        return (self._steps or steps, self._guidance if self._guidance is not None else guidance)
+
+    def settings(self) -> Settings:
+        """The settings this provider's preset picks for its model on its device (probes the device)."""
+        info = self.info()
+        return choose_settings(self._device(), self.preset, family=info.family, width=info.native_side,
+                               height=info.native_side, batch=self._max_images, params=info.params, dtype=self.dtype)
+
+    def _device(self) -> DeviceInfo:
+        if self._device_info is None:
+            self._device_info = probe_device(self.device)
+        return self._device_info
+
+    def _cache_key(self, device: DeviceInfo) -> CacheKey:
+        model = self.source.location
+        if self.source.kind == "file":
+            model += f"|config={self.info().config_dir}"
+        return CacheKey(model=model, dtype=self.dtype or "auto", device=device.torch_device, preset=self.preset)
+
+    # -- costs ----------------------------------------------------------------------------------------
+
+    def _cost(self, seconds: float, device: DeviceInfo) -> Cost:
+        per_second = self.usd_per_hour / 3600
+        usd = seconds * per_second
+        item = CostItem(f"{device.kind} seconds ({device.name or device.torch_device}) at ${self.usd_per_hour:g}/hour",
+                        quantity=seconds, unit_usd=per_second, usd=usd)
+        return Cost(usd=usd, source="gpu-seconds", items=[item])
+
+    def estimate_cost(self, req: ProviderRequest) -> Cost | None:
+        """Zero at the default rate; else measured device seconds per step and megapixel x the request."""
+        if self.usd_per_hour == 0:
+            return Cost(usd=0.0, source="gpu-seconds")
+        entry = self._cache.peek(self._last_key) if self._last_key is not None else None
+        if entry is None or entry.seconds_per_unit is None:
+            return None
+        steps = req.steps or self.defaults()[0]
+        seconds = entry.seconds_per_unit * steps * req.n * req.width * req.height / 1e6
+        return Cost(usd=seconds * self.usd_per_hour / 3600, source="gpu-seconds")
+
+    # -- generation -----------------------------------------------------------------------------------
+
+    async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        sampler = resolve_sampler(req.scheduler) if req.scheduler else self._sampler  # fail before any work
+        return await asyncio.to_thread(self._generate, req, sampler)
+
+    def _generate(self, req: ProviderRequest, sampler: Sampler | None) -> ProviderResponse:
+        warnings: list[str] = []
+        job = self._job(req, sampler, warnings)
+        device = self._device()
+        key = self._cache_key(device)
+        info = self.info()
+        t0 = time.perf_counter()
+        with device_lock(device.torch_device):
+            queued = time.perf_counter() - t0
+            if req.cancel is not None and req.cancel.is_set():
+                raise Cancelled("cancelled while waiting for the device (no image made)")
+            entry, loaded = self._cache.get_or_load(key, lambda: load_model(
+                key, self.source, info, self._choose(info, device), device))
+            self._keys.add(key)
+            self._last_key = key
+            try:
+                out = entry.run(job)
+            except ImageGenError:
+                raise
+            except ValueError as exc:  # the pipeline's own input checks
+                raise InvalidRequest(f"diffusers rejected the request: {exc}".splitlines()[0][:500]) from exc
+        warnings += out.warnings
+        settings = out.settings or entry.settings
+        report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
+                  "guidance": job.guidance, "family": info.family, "device": device.describe(),
+                  "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras]}
+        if job.operation in ("img2img", "inpaint"):
+            report["strength"] = job.strength
+        if job.operation == "controlnet":
+            report.update(control_model=job.control_model, control=job.control or "image")
+        if job.operation == "inpaint" and job.inpaint_model and not info.inpainting:
+            report["inpaint_model"] = job.inpaint_model
+        for image in out.images:
+            image.info["local"] = report
+        timings = {"gpu_s": out.device_s, "encode_s": out.encode_s, "queue_s": queued}
+        if loaded:
+            timings["load_s"] = entry.load_s
+        return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=warnings,
+                                usage=report, timings=timings)
+
+    def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
+        return choose_settings(device, self.preset, family=info.family, width=info.native_side,
+                               height=info.native_side, batch=self._max_images, params=info.params, dtype=self.dtype)
+
+    def _job(self, req: ProviderRequest, sampler: Sampler | None, warnings: list[str]) -> Job:
+        """Validate ``req`` and resolve every default: any problem is an ``InvalidRequest`` before work."""
+        info = self.info()
+        operation = req.operation
+        allowed = {"inpaint"} if info.inpainting else OPERATIONS
+        if operation not in allowed:
+            raise InvalidRequest(f"operation: {self.model} cannot do {operation}; it does {', '.join(sorted(allowed))}",
+                                 field="operation")
+        multiple = math.lcm(8, info.vae_scale_factor)
+        if req.width < 1 or req.height < 1 or req.width % multiple or req.height % multiple:
+            raise InvalidRequest(f"size: {req.width}x{req.height} is not a multiple of {multiple} on both sides",
+                                 field="size")
+        if req.n < 1:
+            raise InvalidRequest(f"n: expected at least one image; got {req.n}", field="n")
+        seeds = [s if s is not None else secrets.randbelow(2**32)
+                 for s in (list(req.seeds) + [None] * req.n)[:req.n]]
+        if any(not 0 <= s <= MAX_SEED for s in seeds):
+            raise InvalidRequest(f"seed: seeds must be within 0..{MAX_SEED}", field="seed")
+        default_steps, default_guidance = self.defaults()
+        steps = req.steps or default_steps
+        guidance = req.guidance if req.guidance is not None else default_guidance
+        options = self._options(req.provider_options, info, warnings)
+        strength = None
+        if operation in DEFAULT_STRENGTH:
+            strength = req.strength if req.strength is not None else DEFAULT_STRENGTH[operation]
+            if int(steps * strength) < 1:
+                raise InvalidRequest(f"strength: {strength:g} of {steps} steps leaves no step to run; raise strength "
+                                     "or steps", field="strength")
+        control = req.control.strip().lower() if req.control else None
+        control_model = None
+        if operation == "controlnet":
+            if control not in (None, "canny"):
+                raise InvalidRequest(f"control: unknown preprocessor {req.control!r}; use 'canny' (edges computed "
+                                     "from control_image) or none (control_image is the ready-made control image)",
+                                     field="control")
+            control_model = req.control_model or self.controlnet
+            if control_model is None:
+                raise InvalidRequest("control_model: ControlNet needs a ControlNet model: pass control_model= (a "
+                                     "folder, hub id or file) or DiffusersProvider(..., controlnet=...)",
+                                     field="control_model")
+        if req.negative_prompt and guidance <= 1:
+            warnings.append(f"negative_prompt: has no effect at guidance {guidance:g} (classifier-free guidance is off "
+                            "at 1 or below)")
+        return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
+                   steps=steps, guidance=float(guidance), negative_prompt=req.negative_prompt, sampler=sampler,
+                   strength=strength, control_scale=req.control_scale, control=control, control_model=control_model,
+                   control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
+                   inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
+                   clip_skip=options["clip_skip"], canny=(options["canny_low"], options["canny_high"]),
+                   image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
+                   progress=req.progress, cancel=req.cancel)
+
+    def _options(self, given: Mapping[str, Any], info: ModelInfo, warnings: list[str]) -> dict[str, Any]:
+        unknown = sorted(set(given) - set(OPTIONS))
+        if unknown:
+            warnings.append(f"provider_options: diffusers does not know {', '.join(map(repr, unknown))}; ignored "
+                            f"(known: {', '.join(OPTIONS)})")
+        clip_skip = _clip_skip(given["clip_skip"]) if "clip_skip" in given else self._clip_skip
+        if clip_skip is not None and info.text_layers is not None and clip_skip >= info.text_layers:
+            raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "
+                                 f"be below that; got {clip_skip}", field="clip_skip")
+        low = given.get("canny_low", self._canny[0])
+        high = given.get("canny_high", self._canny[1])
+        canny = _canny((low, high))
+        return {"clip_skip": clip_skip, "canny_low": canny[0], "canny_high": canny[1]}
+
+    async def aclose(self) -> None:
+        """Drop the models this provider loaded from the cache, freeing their memory."""
+        for key in list(self._keys):
+            self._cache.evict(key)
+        self._keys.clear()
+
+
+def _env_rate() -> float:
+    raw = os.environ.get(RATE_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidRequest(f"{RATE_ENV}: expected dollars per hour as a number; got {raw!r}",
+                             field="usd_per_hour") from None
+
+
+def _int(value: Any, name: str) -> int:
+    if isinstance(value, bool):
+        raise InvalidRequest(f"{name}: expected a whole number; got {value!r}", field=name)
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"{name}: expected a whole number; got {value!r}", field=name) from None
+    if isinstance(value, float) and not value.is_integer():
+        raise InvalidRequest(f"{name}: expected a whole number; got {value!r}", field=name)
+    return number
+
+
+def _clip_skip(value: Any) -> int | None:
+    if value is None:
+        return None
+    n = _int(value, "clip_skip")
+    if n < 1:
+        raise InvalidRequest(f"clip_skip: expected 1 or more (1 = use the penultimate layer); got {n}",
+                             field="clip_skip")
+    return n
+
+
+def _canny(value: Sequence[Any]) -> tuple[int, int]:
+    if isinstance(value, (str, bytes)) or len(value) != 2:
+        raise InvalidRequest(f"canny: expected (low, high) thresholds; got {value!r}", field="canny")
+    low, high = _int(value[0], "canny_low"), _int(value[1], "canny_high")
+    if not 0 <= low <= high <= 2000:
+        raise InvalidRequest(f"canny: thresholds must satisfy 0 <= low <= high <= 2000; got ({low}, {high})",
+                             field="canny")
+    return low, high
+
+
+def _lora_specs(loras: Sequence[LoRA]) -> tuple[LoRASpec, ...]:
+    specs: list[LoRASpec] = []
+    for lo in loras:
+        path = os.path.abspath(os.path.expanduser(lo.path))
+        weight_name = None
+        if os.path.exists(path):
+            location = path
+        else:
+            parts = lo.path.strip("/").split("/")
+            if len(parts) == 3 and parts[2].endswith((".safetensors", ".bin")):
+                location, weight_name = "/".join(parts[:2]), parts[2]
+            elif len(parts) == 2 and not lo.path.startswith((".", "~", "/")) and not lo.path.endswith(".safetensors"):
+                location = lo.path
+            else:
+                raise InvalidRequest(f"loras: no such LoRA file or folder: {lo.path!r} (resolved to {path}); give a "
+                                     "file, a folder, a hub id 'owner/name' or 'owner/name/file.safetensors'",
+                                     field="loras")
+        name = adapter_name(location + (f"/{weight_name}" if weight_name else ""), lo.name)
+        if any(s.name == name for s in specs):
+            raise InvalidRequest(f"loras: {lo.path!r} is given twice (adapter {name!r}); give each LoRA once",
+                                 field="loras")
+        specs.append(LoRASpec(name=name, location=location, scale=float(lo.scale), weight_name=weight_name,
+                              label=lo.path))
+    return tuple(specs)

@@ -1,0 +1,123 @@
+"""Samplers by name: the AUTOMATIC1111 names people know, and diffusers' scheduler class names.
+
+``resolve_sampler("dpm++ 2m karras")`` gives the diffusers class and the config overrides that make it
+that sampler (the mapping diffusers documents for A1111's names); an unknown name is an ``InvalidRequest``
+naming ``scheduler`` and listing every valid name. Resolving needs no torch, so a bad name fails before
+any work. ``make_scheduler`` builds the scheduler from the model's own scheduler config, so what the model
+was trained with (``prediction_type``, beta schedule, timestep spacing) carries over to every sampler.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from imagegen.errors import InvalidRequest
+
+from ._lazy import diffusers
+
+__all__ = ["SAMPLERS", "Sampler", "describe_scheduler", "make_scheduler", "resolve_sampler", "sampler_names"]
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """A sampler: its display name, the diffusers scheduler class, and the config that makes it so."""
+
+    name: str
+    cls: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _s(name: str, cls: str, **config: Any) -> Sampler:
+    return Sampler(name, cls, config)
+
+
+_K = {"use_karras_sigmas": True}
+_NO_K = {"use_karras_sigmas": False}
+_DPM2M = {"algorithm_type": "dpmsolver++", "solver_order": 2}
+_DPM2M_SDE = {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}
+
+#: Every sampler by display name, in the order they are listed to users.
+SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
+    _s("DDPM", "DDPMScheduler"),
+    _s("DDIM", "DDIMScheduler"),
+    _s("PNDM", "PNDMScheduler"),
+    _s("LMS", "LMSDiscreteScheduler", **_NO_K),
+    _s("LMS Karras", "LMSDiscreteScheduler", **_K),
+    _s("Euler", "EulerDiscreteScheduler", **_NO_K),
+    _s("Euler a", "EulerAncestralDiscreteScheduler"),
+    _s("Heun", "HeunDiscreteScheduler", **_NO_K),
+    _s("DPM2", "KDPM2DiscreteScheduler", **_NO_K),
+    _s("DPM2 Karras", "KDPM2DiscreteScheduler", **_K),
+    _s("DPM2 a", "KDPM2AncestralDiscreteScheduler", **_NO_K),
+    _s("DPM2 a Karras", "KDPM2AncestralDiscreteScheduler", **_K),
+    _s("DPM++ 2M", "DPMSolverMultistepScheduler", **_DPM2M, **_NO_K),
+    _s("DPM++ 2M Karras", "DPMSolverMultistepScheduler", **_DPM2M, **_K),
+    _s("DPM++ 2M SDE", "DPMSolverMultistepScheduler", **_DPM2M_SDE, **_NO_K),
+    _s("DPM++ 2M SDE Karras", "DPMSolverMultistepScheduler", **_DPM2M_SDE, **_K),
+    _s("DPM++ SDE", "DPMSolverSinglestepScheduler", **_NO_K),
+    _s("DPM++ SDE Karras", "DPMSolverSinglestepScheduler", **_K),
+    _s("UniPC", "UniPCMultistepScheduler"),
+    _s("DEIS", "DEISMultistepScheduler"),
+)}
+
+#: Other spellings people use (A1111's internal ``k_`` names, ComfyUI's, old ones), before normalizing.
+_ALIASES = {"plms": "PNDM", "euler ancestral": "Euler a", "k euler a": "Euler a", "dpm2 ancestral": "DPM2 a",
+            "dpm2 ancestral karras": "DPM2 a Karras", "dpm++ 2m sde gpu": "DPM++ 2M SDE",
+            "uni pc": "UniPC", "unipc multistep": "UniPC"}
+
+#: diffusers class names accepted as they are: the class with the model's own scheduler config.
+_CLASSES = sorted({s.cls for s in SAMPLERS.values()})
+
+
+def _key(name: str) -> str:
+    """A spelling-insensitive key: case, spaces, ``_``/``-``, ``dpmpp``, a ``k_`` prefix and a ``_ka`` suffix."""
+    s = re.sub(r"[\s_\-]+", " ", name.strip().lower())
+    s = s.replace("dpmpp", "dpm++").replace("ancestral", "a")
+    s = re.sub(r"^k ", "", s)
+    s = re.sub(r" ka$", " karras", s)
+    return s.replace(" ", "")
+
+
+_BY_KEY: dict[str, Sampler] = {_key(s.name): s for s in SAMPLERS.values()}
+_BY_KEY.update({_key(alias): SAMPLERS[target] for alias, target in _ALIASES.items()})
+_BY_CLASS: dict[str, Sampler] = {cls.lower(): Sampler(cls, cls) for cls in _CLASSES}
+
+
+def sampler_names() -> list[str]:
+    """Every A1111-style name, in display order (diffusers class names are accepted too)."""
+    return list(SAMPLERS)
+
+
+def resolve_sampler(name: str) -> Sampler:
+    """The sampler called ``name`` (any spelling of an A1111 name, or a diffusers class name)."""
+    if isinstance(name, str):
+        by_class = _BY_CLASS.get(name.strip().lower())
+        if by_class is not None:
+            return by_class
+        found = _BY_KEY.get(_key(name))
+        if found is not None:
+            return found
+    raise InvalidRequest(
+        f"scheduler: unknown sampler {name!r}; valid: {', '.join(SAMPLERS)} (any case; diffusers class names "
+        f"such as {', '.join(_CLASSES[:3])}, ... work too)", field="scheduler")
+
+
+def make_scheduler(sampler: Sampler, base_config: Mapping[str, Any]) -> Any:
+    """A new scheduler for ``sampler`` built from the model's own scheduler config."""
+    cls = getattr(diffusers(), sampler.cls)
+    return cls.from_config(dict(base_config), **dict(sampler.config))
+
+
+def describe_scheduler(cls_name: str, config: Mapping[str, Any]) -> str:
+    """The display name of a scheduler: the A1111 name it matches, else its class name."""
+    for sampler in SAMPLERS.values():
+        if sampler.cls == cls_name and all(config.get(k, _DEFAULTS.get(k)) == v for k, v in sampler.config.items()):
+            return sampler.name
+    return cls_name
+
+
+#: Values a scheduler config holds when it does not say (the classes' defaults), for ``describe_scheduler``.
+_DEFAULTS: dict[str, Any] = {"use_karras_sigmas": False, "algorithm_type": "dpmsolver++", "solver_order": 2}
