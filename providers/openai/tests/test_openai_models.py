@@ -4,6 +4,8 @@ cannot honour follows the core's ``unsupported`` policy."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imagegen_openai import MODELS, OpenAIProvider
 
 import imagegen
@@ -145,3 +147,12 @@ def test_the_provider_matrix_row_marks_exactly_what_the_model_honours():
     cells = dict(zip(header, row, strict=True))
     assert cells["sizes"] == "1024x1024, 1024x1792, 1792x1024" and cells["images/call"] == "1"
     assert {k for k, v in cells.items() if v == "✓"} == {"txt2img", "quality", "style"}
+
+
+@settings(max_examples=60, deadline=None)
+@given(width=st.integers(64, 8000), height=st.integers(64, 8000))
+def test_every_size_planned_for_gpt_image_2_is_one_the_api_accepts(width, height):
+    plan = normalize("x", GenerateParams(size=(width, height)), OpenAIProvider("gpt-image-2").capabilities())
+    w, h = plan.size
+    assert w % 16 == 0 and h % 16 == 0 and max(w, h) <= 3840 and max(w / h, h / w) <= 3
+    assert 655_360 <= w * h <= 8_294_400
