@@ -32,7 +32,7 @@ from imagegen.result import Cost, GeneratedImage
 
 from .errors import map_error, redact, scrub_exception
 from .inputs import Upload, dall_e_2_image, gpt_image, openai_mask
-from .models import GPT_IMAGE_OPTIONS, ModelSpec, model_spec
+from .models import GPT_IMAGE_OPTIONS, MODELS, ModelSpec, model_spec
 from .options import OPTION_NAMES, OpenAIOptions, parse_options
 from .pricing import PRICES_ENV, PriceSource, PriceTable, Usage, load_prices
 
@@ -472,6 +472,4 @@ class OpenAIProvider:
 
 
 def _known_models() -> list[str]:
-    from .models import MODELS
-
     return list(MODELS)
