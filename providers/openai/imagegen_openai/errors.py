@@ -38,7 +38,9 @@ __all__ = ["POLICY_CODES", "map_error", "redact", "retry_after", "scrub_exceptio
 #: ``error.code`` values OpenAI (and Azure OpenAI) use when a prompt or image is refused.
 POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter",
                           "ResponsibleAIPolicyViolation"})
-_POLICY_TEXT = re.compile(r"safety system|content polic|moderation", re.I)
+#: ... and the words of such a refusal, for servers that send no code (not "moderation": a 400 about the
+#: ``moderation`` parameter is a bad request, not a refusal).
+_POLICY_TEXT = re.compile(r"safety system|content polic|content filter", re.I)
 _KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
 _REDACTED = "[redacted]"
 #: The API's ``param`` names -> imagegen's field names.

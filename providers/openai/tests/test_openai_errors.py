@@ -121,6 +121,13 @@ def test_a_content_policy_refusal_is_a_content_policy_error(code, message, make,
     assert message in str(err) and len(api.requests) == 1
 
 
+def test_a_400_about_the_moderation_setting_is_a_bad_request_not_a_refusal(make, api, kit):
+    api.script("/images/generations", kit.error(400, "Invalid value for 'moderation': expected 'low' or 'auto'.",
+                                                "invalid_value", param="moderation"))
+    err = fail(make("gpt-image-1"), kit.request(), InvalidRequest)
+    assert err.field == "provider_options.moderation"
+
+
 @pytest.mark.parametrize(("status", "code"), [(401, "invalid_api_key"), (403, "unsupported_country_region_territory")])
 def test_401_and_403_are_authentication_errors(status, code, make, api, kit):
     api.script("/images/generations", kit.error(status, "not allowed", code))
