@@ -393,7 +393,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         target = noise if SCHEDULER["prediction_type"] == "epsilon" else noise_sched.get_velocity(lat, noise, t)
         per_sample = ((pred - target) ** 2).mean(dim=(1, 2, 3))
         if args.min_snr:  # Min-SNR-gamma (Hang et al. 2023): stop easy low-noise steps from dominating
-            weight = snr[t].clamp(max=args.min_snr) / (snr[t] + (1 if SCHEDULER["prediction_type"] == "v_prediction" else 0))
+            v_target = SCHEDULER["prediction_type"] == "v_prediction"
+            weight = snr[t].clamp(max=args.min_snr) / (snr[t] + (1 if v_target else 0))
             per_sample = per_sample * weight
         loss = per_sample.mean()
         opt.zero_grad(set_to_none=True)
