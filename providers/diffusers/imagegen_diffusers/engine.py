@@ -157,6 +157,8 @@ def _quiet_diffusers() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
+            # several LoRAs on one UNet is the point of named adapters, not a mistake
+            warnings.filterwarnings("ignore", message="Already found a `peft_config` attribute", category=UserWarning)
             yield
     finally:
         for lib, (level, bars) in zip(libraries, saved, strict=True):
@@ -426,7 +428,7 @@ class LoadedModel:
         source = resolve_source(ref, component=True)
         cls = diffusers().UNet2DConditionModel
         dtype = _dtype(self.settings.dtype)
-        pipeline_folder = source.kind == "folder" and os.path.isfile(os.path.join(source.location, "model_index.json"))
+        in_pipeline = source.kind == "hub" or os.path.isfile(os.path.join(source.location, "model_index.json"))
         try:
             with _quiet_diffusers():
                 if source.kind == "file":
@@ -434,8 +436,8 @@ class LoadedModel:
                     unet = cls.from_single_file(source.location, config=config_dir, subfolder="unet",
                                                 local_files_only=config_dir is not None, **_dtype_kwarg(dtype))
                 else:
-                    unet = cls.from_pretrained(source.location, subfolder="unet" if pipeline_folder or source.kind == "hub"
-                                               else None, **_dtype_kwarg(dtype))
+                    unet = cls.from_pretrained(source.location, subfolder="unet" if in_pipeline else None,
+                                               **_dtype_kwarg(dtype))
         except Exception as exc:
             raise _load_error(source, exc, config_dir=config) from exc
         if unet.config.in_channels != 9:
@@ -573,7 +575,12 @@ class LoadedModel:
         if job.negative_prompt:
             kwargs["negative_prompt"] = [job.negative_prompt] * count
         if job.clip_skip is not None:
-            kwargs["clip_skip"] = job.clip_skip
+            if self.info.family != "sdxl" and not hasattr(pipe.text_encoder, "text_model"):
+                # diffusers' SD pipelines reach the final layer norm through `text_model`, which transformers
+                # >= 5.6 flattened away: encode the clip-skipped prompt here and hand the embeddings over
+                kwargs["prompt_embeds"] = self._clip_skipped(pipe, kwargs.pop("prompt"), job.clip_skip)
+            else:
+                kwargs["clip_skip"] = job.clip_skip
         if job.operation != "img2img":
             kwargs.update(height=job.height, width=job.width)
         for name, value in inputs.items():
@@ -587,6 +594,20 @@ class LoadedModel:
         with t.inference_mode():
             result = pipe(**kwargs)
         return list(result.images)
+
+    @staticmethod
+    def _clip_skipped(pipe: Any, prompts: list[str], clip_skip: int) -> Any:
+        """Prompt embeddings from the text encoder's layer ``clip_skip`` before the last, through its final
+        layer norm: what the SD pipelines compute for ``clip_skip``."""
+        tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                                truncation=True, return_tensors="pt")
+        encoder = pipe.text_encoder
+        mask = None
+        if getattr(encoder.config, "use_attention_mask", False):
+            mask = tokens.attention_mask.to(pipe._execution_device)
+        out = encoder(tokens.input_ids.to(pipe._execution_device), attention_mask=mask, output_hidden_states=True)
+        hidden = out.hidden_states[-(clip_skip + 1)]
+        return getattr(encoder, "text_model", encoder).final_layer_norm(hidden).to(dtype=encoder.dtype)
 
 
 _NAME = re.compile(r"[^A-Za-z0-9_]+")

@@ -305,17 +305,39 @@ def _what_else(names: list[str]) -> str:
     return "no UNet weights (model.diffusion_model.*) were found; the architecture is unknown"
 
 
-def describe_file(path: str, *, config_dir: str | None) -> ModelInfo:
-    """A checkpoint file's family from its tensor names; sizes and scheduler from ``config_dir`` when given."""
+#: Environment variables naming a config folder (or hub id) per family, for single files given without one.
+CONFIG_ENV = {"sd1": "IMAGEGEN_DIFFUSERS_CONFIG_SD1", "sd2": "IMAGEGEN_DIFFUSERS_CONFIG_SD2",
+              "sdxl": "IMAGEGEN_DIFFUSERS_CONFIG_SDXL"}
+
+
+def find_config(path: str, family: str) -> str | None:
+    """Configs for a single file given without ``config=``: a diffusers folder beside it with the same name
+    (``sd15.safetensors`` and ``sd15/``), else ``$IMAGEGEN_DIFFUSERS_CONFIG_<FAMILY>``, else None (diffusers
+    then fetches its default configs for the family from the hub, or its cache)."""
+    beside = os.path.splitext(path)[0]
+    if os.path.isfile(os.path.join(beside, "model_index.json")):
+        return beside
+    return os.environ.get(CONFIG_ENV[family]) or None
+
+
+def describe_file(path: str, *, config: str | None) -> ModelInfo:
+    """A checkpoint file's family from its tensor names; sizes and scheduler from its configs when known."""
     keys = checkpoint_tensors(path)
     family, inpainting = detect_checkpoint_family(keys, label=repr(path))
     params = sum(_numel(s) for k, s in keys.items() if k.startswith(("model.diffusion_model.", "first_stage_model.",
                                                                      "cond_stage_model.", "conditioner.")))
-    if config_dir is not None:
-        configured = describe_folder(config_dir, label=f"config {config_dir!r}")
+    config = config or find_config(path, family)
+    if config is not None:
+        config_source = resolve_source(config)
+        if config_source.kind == "file":
+            raise ProviderUnavailable(f"config={config!r} is a file; give a diffusers folder or hub id whose configs "
+                                      "match the checkpoint's architecture")
+        config_dir = (config_source.location if config_source.kind == "folder"
+                      else hub_config_folder(config_source.location))
+        configured = describe_folder(config_dir, label=f"config {config!r}")
         if configured.family != family:
             raise ProviderUnavailable(
-                f"{path!r} is an {FAMILY_NAMES[family]} checkpoint but config {config_dir!r} describes an "
+                f"{path!r} is an {FAMILY_NAMES[family]} checkpoint but config {config!r} describes an "
                 f"{configured.family_name} model; pass config= a folder (or hub id) of the same architecture")
         return ModelInfo(**{**configured.__dict__, "inpainting": inpainting, "params": params or None,
                             "config_dir": config_dir})
@@ -347,17 +369,10 @@ def hub_advice(repo_id: str, exc: BaseException) -> str:
 
 
 def describe(source: Source, *, config: str | None = None) -> ModelInfo:
-    """Describe ``source``. ``config``: a folder or hub id with the configs of a single file's architecture."""
+    """Describe ``source``. ``config``: a folder or hub id with the configs of a single file's architecture
+    (found beside the file or in ``CONFIG_ENV`` when not given)."""
     if source.kind == "folder":
         return describe_folder(source.location)
     if source.kind == "hub":
         return describe_folder(hub_config_folder(source.location), label=repr(source.location))
-    config_dir = None
-    if config is not None:
-        config_source = resolve_source(config)
-        if config_source.kind == "file":
-            raise ProviderUnavailable(f"config={config!r} is a file; give a diffusers folder or hub id whose configs "
-                                      "match the checkpoint's architecture")
-        config_dir = (config_source.location if config_source.kind == "folder"
-                      else hub_config_folder(config_source.location))
-    return describe_file(source.location, config_dir=config_dir)
+    return describe_file(source.location, config=config)

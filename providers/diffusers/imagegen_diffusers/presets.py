@@ -42,11 +42,11 @@ _WEIGHTS_HALF = {"sd1": 2.0 * GiB, "sd2": 2.6 * GiB, "sdxl": 6.5 * GiB}
 _UNET_SHARE = {"sd1": 0.80, "sd2": 0.68, "sdxl": 0.76}
 #: Activation memory per image and megapixel in half precision: the UNet with classifier-free guidance,
 #: and a whole-image VAE decode. Rough, on the safe side; a tiled decode needs about one tile's worth.
-_UNET_PER_MP = 1.2 * GiB
+_UNET_PER_MP = 0.8 * GiB
 _VAE_PER_MP = 3.0 * GiB
-_VAE_TILE = 0.8 * GiB
+_VAE_TILE = 0.5 * GiB
 #: CUDA context, allocator slack and fragmentation.
-_RESERVE = 0.75 * GiB
+_RESERVE = 0.5 * GiB
 #: Images larger than this many megapixels get VAE tiling under "auto", whatever the memory.
 _LARGE_MP = 2.0
 
