@@ -408,6 +408,7 @@ class Client:
                             partial: Partial, secrets: Iterable[str]) -> GenerationResult:
         started = time.perf_counter()
         label = spec_of(provider)
+        await _prepare(provider, label)
         plan = normalize(prompt, params, provider.capabilities(), provider=label, request_id=run.request_id)
         planned = time.perf_counter()
 
@@ -706,6 +707,21 @@ def _estimate(provider: Provider, req: ProviderRequest) -> Cost | None:
     return cost if isinstance(cost, Cost) else None
 
 
+async def _prepare(provider: Provider, label: str) -> None:
+    """Await the provider's optional one-time setup (an SDK import, a model load) before planning, so it
+    never counts against an attempt's timeout. A setup that breaks makes the provider unavailable."""
+    prepare = getattr(provider, "prepare", None)
+    if prepare is None:
+        return
+    try:
+        await prepare()
+    except ImageGenError:
+        raise
+    except Exception as exc:
+        raise ProviderUnavailable(f"{label} could not be set up: {type(exc).__name__}: {exc}",
+                                  provider=label) from exc
+
+
 def _crash(exc: Exception, label: str) -> ImageGenError:
     return ImageGenError(f"provider crashed: {type(exc).__name__}: {exc}", provider=label, crashed=True)
 
@@ -782,7 +798,8 @@ def assemble(provider: Provider, prompt: str, plan: Plan,
         for offset, image in enumerate(outcome.images):
             if image.seed is None and offset < len(req.seeds):
                 image.seed = req.seeds[offset]
-            image.info = {**image.info, **_image_info(provider, prompt, req, request_id)}  # keep what the provider noted
+            # keep what the provider noted on the image (its settings), under the request's own fields
+            image.info = {**image.info, **_image_info(provider, prompt, req, request_id)}
             if plan.needs_resize:
                 image = _resized(image, plan.output_size)
             images.append(image)

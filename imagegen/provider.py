@@ -148,7 +148,9 @@ class ProviderResponse:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A backend. Optional extras: ``estimate_cost(req) -> Cost | None`` for budgets, and
+    """A backend. Optional extras: ``estimate_cost(req) -> Cost | None`` for budgets,
+    ``async prepare()`` for one-time setup that a ``Client`` awaits before planning a request (outside
+    any per-attempt timeout; called for every request, so it must be cheap once done), and
     ``aclose()`` to release clients or GPU memory."""
 
     name: str

@@ -366,3 +366,31 @@ def test_the_client_closes_what_it_opened(tmp_path):
     client.close()
     with pytest.raises(ImageGenError, match="closed"):
         client.ledger.entries()
+
+
+class _Prepared(FakeProvider):
+    """A FakeProvider whose one-time setup is slow (like importing an SDK) or broken."""
+
+    def __init__(self, *args, setup_s: float = 0.0, broken: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup_s, self.broken, self.prepared = setup_s, broken, 0
+
+    async def prepare(self) -> None:
+        self.prepared += 1
+        if self.broken:
+            raise RuntimeError("cannot load weights")
+        if self.prepared == 1:
+            await asyncio.sleep(self.setup_s)
+
+
+def test_provider_setup_runs_before_the_call_and_outside_its_timeout():
+    slow = _Prepared(setup_s=0.3)
+    result = Client(slow, retry=False, timeout=0.2).generate("a fox", seed=1)
+    assert slow.prepared == 1 and len(slow.calls) == 1 and result.seeds == [1]
+
+
+def test_a_provider_whose_setup_breaks_is_unavailable_and_the_chain_falls_back():
+    broken, backup = _Prepared(broken=True), FakeProvider("backup")
+    result = Client([broken, backup], retry=False).generate("a fox")
+    assert result.model == "backup" and broken.calls == []
+    assert result.attempts[0].status == "skipped" and result.attempts[0].error == "ProviderUnavailable"

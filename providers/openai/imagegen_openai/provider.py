@@ -15,7 +15,6 @@ imagegen's retry layer is the only one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -135,18 +134,15 @@ class OpenAIProvider:
     # -- what this model can do ----------------------------------------------------------------
 
     def capabilities(self) -> Capabilities:
-        """This model's limits (no key and no SDK needed). Called on a running event loop, which is where
-        imagegen plans a call, it also sets up the SDK client for that loop when a key is configured, so
-        that importing ``openai`` (about half a second, once per process) happens before the first
-        attempt's clock starts rather than inside a per-attempt ``timeout``."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return self._caps
-        if loop not in self._clients and (self._api_key or os.environ.get("OPENAI_API_KEY")):
-            with contextlib.suppress(ImageGenError):  # a setup error is raised by generate(), at call time
-                self._sdk()
+        """This model's limits (no key and no SDK needed)."""
         return self._caps
+
+    async def prepare(self) -> None:
+        """Set up the SDK client for this event loop when a key is configured, so that importing ``openai``
+        (about half a second, once per process) happens before a ``Client`` starts an attempt's timeout
+        clock. Without a key nothing is set up: ``generate`` raises the error, at call time."""
+        if asyncio.get_running_loop() not in self._clients and (self._api_key or os.environ.get("OPENAI_API_KEY")):
+            self._sdk()
 
     def estimate_cost(self, req: ProviderRequest) -> Cost:
         """The per-image table price of ``req`` (budgets reserve it before the call). A GPT Image model on

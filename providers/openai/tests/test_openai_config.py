@@ -127,21 +127,21 @@ def test_aclose_closes_the_client_of_the_running_loop(make, kit):
     assert asyncio.run(scenario()) == (True, True)
 
 
-def test_capabilities_on_a_running_loop_set_up_the_client_before_the_first_call(make, kit):
+def test_prepare_sets_up_the_client_of_the_running_loop_before_the_first_call(make, kit):
     provider = make()
 
     async def scenario():
-        provider.capabilities()
+        await provider.prepare()
         return asyncio.get_running_loop() in provider._clients
 
     assert asyncio.run(scenario()) is True
 
 
-def test_capabilities_on_a_running_loop_without_a_key_set_up_nothing(api):
+def test_prepare_without_a_key_sets_up_nothing(api):
     provider = OpenAIProvider("dall-e-3", base_url=api.url)
 
     async def scenario():
-        provider.capabilities()
+        await provider.prepare()
         return len(provider._clients)
 
     assert asyncio.run(scenario()) == 0
