@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -52,8 +52,12 @@ class PipelineCache(Generic[T]):
         return key in self._entries
 
     def keys(self) -> list[CacheKey]:
+        """The loaded models' keys, least recently used first."""
         with self._lock:
             return list(self._entries)
+
+    def __iter__(self) -> Iterator[CacheKey]:
+        return iter(self.keys())
 
     def peek(self, key: CacheKey) -> T | None:
         """The entry for ``key`` if loaded, without counting a use."""

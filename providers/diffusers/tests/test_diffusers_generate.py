@@ -7,11 +7,11 @@ import io
 
 import numpy as np
 import pytest
+from imagegen_diffusers import DiffusersProvider, shared_cache
 
 import imagegen
 from imagegen.errors import InvalidRequest
 from imagegen.provider import ProviderRequest
-from imagegen_diffusers import DiffusersProvider, shared_cache
 
 PROMPT = "a red castle"
 
@@ -152,9 +152,9 @@ def test_steps_default_to_the_family_default(tiny):
 # -- img2img ------------------------------------------------------------------------------------------------------
 
 def test_img2img_low_strength_stays_closer_to_the_input_than_high_strength(tiny):
-    from imagegen_diffusers.mini import scenes
-
     import random
+
+    from imagegen_diffusers.mini import scenes
 
     source = scenes.render(scenes.place(scenes.parse("a red circle on a blue background"), random.Random(0)))
     buf = io.BytesIO()
@@ -217,8 +217,8 @@ def test_inpaint_depends_on_the_mask(tiny):
 def test_inpaint_uses_the_dedicated_inpainting_model_when_given(tiny):
     src, mask = tiny.png(square=(8, 8, 24, 24), fill=(250, 250, 0)), tiny.png(square=(0, 0, 15, 15), mode="L")
     base = imagegen.generate(PROMPT, provider=DiffusersProvider(str(tiny.sd1)), steps=3, seed=1, image=src, mask=mask)
-    dedicated = imagegen.generate(PROMPT, provider=DiffusersProvider(str(tiny.sd1), inpaint_model=str(tiny.sd1_inpaint)),
-                                  steps=3, seed=1, image=src, mask=mask)
+    with_model = DiffusersProvider(str(tiny.sd1), inpaint_model=str(tiny.sd1_inpaint))
+    dedicated = imagegen.generate(PROMPT, provider=with_model, steps=3, seed=1, image=src, mask=mask)
     assert dedicated.images[0].info["local"]["inpaint_model"] == str(tiny.sd1_inpaint)
     assert not np.array_equal(px(tiny, base.images[0]), px(tiny, dedicated.images[0]))
 

@@ -7,12 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-
-import imagegen
-from imagegen.errors import ProviderUnavailable
 from imagegen_diffusers import DiffusersProvider, PipelineCache
 from imagegen_diffusers.mini import WEIGHTS_DIR
 from imagegen_diffusers.models import checkpoint_tensors, detect_checkpoint_family, resolve_source
+
+import imagegen
+from imagegen.errors import ProviderUnavailable
 
 
 def make(tiny, name: str, **kwargs):

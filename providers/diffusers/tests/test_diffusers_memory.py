@@ -7,13 +7,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
-import imagegen
-from imagegen.errors import ProviderUnavailable
 from imagegen_diffusers import DeviceInfo, DiffusersProvider, PipelineCache, choose_settings
 from imagegen_diffusers.cache import CacheKey
 from imagegen_diffusers.engine import LoadedModel, is_oom
 from imagegen_diffusers.models import ModelInfo, Source
+
+import imagegen
+from imagegen.errors import ProviderUnavailable
 
 PROMPT = "a red castle"
 
@@ -101,7 +101,10 @@ class Recorder:
         self._log, self._name = log, name
 
     def __getattr__(self, method: str):
-        return lambda *args, **kwargs: self._log.append(f"{self._name}.{method}({', '.join(map(str, kwargs.values()))})")
+        def call(*args, **kwargs):
+            self._log.append(f"{self._name}.{method}({', '.join(map(str, kwargs.values()))})")
+
+        return call
 
 
 def fake_model(offload: str = "none"):

@@ -6,13 +6,14 @@ import glob
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import imagegen_diffusers
-from imagegen.registry import EMBEDDED_MODEL, default_provider_spec, providers, resolve_provider
+import tomllib
 from imagegen_diffusers import DiffusersProvider
 from imagegen_diffusers.mini import WEIGHTS_DIR
+
+from imagegen.registry import EMBEDDED_MODEL, default_provider_spec, providers, resolve_provider
 
 PACKAGE = Path(imagegen_diffusers.__file__).parent
 PYPROJECT = PACKAGE.parent / "pyproject.toml"

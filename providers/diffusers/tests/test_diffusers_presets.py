@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from imagegen.errors import InvalidRequest
 from imagegen_diffusers import LADDER, PRESETS, DeviceInfo, choose_settings
 from imagegen_diffusers.presets import apply_rung, call_settings, next_rung
+
+from imagegen.errors import InvalidRequest
 
 GiB = 1024**3
 

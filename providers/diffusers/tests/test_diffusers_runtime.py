@@ -7,11 +7,11 @@ import threading
 import time
 
 import pytest
+from imagegen_diffusers import Cancelled, DiffusersProvider, PipelineCache
+from imagegen_diffusers.cache import CacheKey
 
 import imagegen
 from imagegen.provider import ProviderRequest
-from imagegen_diffusers import Cancelled, DiffusersProvider, PipelineCache
-from imagegen_diffusers.cache import CacheKey
 
 PROMPT = "a red castle"
 
@@ -84,7 +84,7 @@ def test_cache_key_is_model_dtype_device_and_preset(tiny):
         imagegen.generate(PROMPT, provider=DiffusersProvider(str(tiny.sd1), preset=preset, dtype=dtype, cache=cache),
                           steps=1, seed=1)
     imagegen.generate(PROMPT, provider=DiffusersProvider(str(tiny.sd1), cache=cache), steps=1, seed=1)
-    assert {(k.preset, k.dtype, k.device) for k in cache.keys()} == {
+    assert {(k.preset, k.dtype, k.device) for k in cache} == {
         ("auto", "auto", "cpu"), ("fast", "auto", "cpu"), ("auto", "float32", "cpu")}
     assert cache.loads == 3
 

@@ -6,12 +6,12 @@ import asyncio
 
 import numpy as np
 import pytest
+from imagegen_diffusers import DiffusersProvider, PipelineCache, resolve_sampler, sampler_names
+from imagegen_diffusers.schedulers import describe_scheduler, make_scheduler
 
 import imagegen
 from imagegen.errors import InvalidRequest
 from imagegen.provider import ProviderRequest
-from imagegen_diffusers import DiffusersProvider, PipelineCache, resolve_sampler, sampler_names
-from imagegen_diffusers.schedulers import describe_scheduler, make_scheduler
 
 REQUIRED = ["DDPM", "DDIM", "PNDM", "LMS", "Euler", "Euler a", "Heun", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE",
             "UniPC"]
@@ -67,8 +67,8 @@ def test_unknown_sampler_given_to_the_constructor_is_invalid(tiny):
 
 
 def test_sampler_keeps_the_models_prediction_type():
-    scheduler = make_scheduler(resolve_sampler("euler a"), {"prediction_type": "v_prediction", "beta_schedule": "linear",
-                                                             "steps_offset": 1})
+    config = {"prediction_type": "v_prediction", "beta_schedule": "linear", "steps_offset": 1}
+    scheduler = make_scheduler(resolve_sampler("euler a"), config)
     assert scheduler.config.prediction_type == "v_prediction" and scheduler.config.beta_schedule == "linear"
 
 
