@@ -189,8 +189,10 @@ def _load_error(source: Source, exc: BaseException, *, config_dir: str | None) -
                                "another architecture: re-download or re-save them")
 
 
-def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Settings, device: DeviceInfo) -> LoadedModel:
-    """Load ``source`` and set it up per ``settings``; any failure is a ``ProviderUnavailable``."""
+def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Settings, device: DeviceInfo, *,
+               cache_dir: str | None = None) -> LoadedModel:
+    """Load ``source`` and set it up per ``settings``; any failure is a ``ProviderUnavailable``.
+    ``cache_dir``: the Hugging Face cache for hub ids (default: the standard one)."""
     kwargs: dict[str, Any] = _dtype_kwarg(_dtype(settings.dtype))
     if info.family != "sdxl":
         kwargs.update(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
@@ -202,12 +204,13 @@ def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Setting
                 pipe = cls.from_single_file(source.location, config=info.config_dir,
                                             local_files_only=info.config_dir is not None, **kwargs)
             else:
-                pipe = cls.from_pretrained(source.location, **kwargs)
+                pipe = cls.from_pretrained(source.location, cache_dir=cache_dir, **kwargs)
     except ImageGenError:
         raise
     except Exception as exc:  # diffusers, transformers, hub and OS errors: all mean the model cannot be loaded
         raise _load_error(source, exc, config_dir=info.config_dir) from exc
     model = LoadedModel(key, source, info, settings, device, pipe)
+    model.cache_dir = cache_dir
     try:
         model.configure()
     except Exception as exc:
@@ -230,6 +233,7 @@ class LoadedModel:
         self.device = device
         self.base = base
         self.load_s = 0.0
+        self.cache_dir: str | None = None
         self.max_batch = settings.max_batch
         self.base_scheduler: Any = base.scheduler
         self.scheduler_config: dict[str, Any] = dict(base.scheduler.config)
@@ -363,6 +367,8 @@ class LoadedModel:
             self._fused = False
             self.settings = replace(self.settings, fused_qkv=False)
         kwargs: dict[str, Any] = {"adapter_name": lo.name}
+        if self.cache_dir is not None:
+            kwargs["cache_dir"] = self.cache_dir
         if lo.weight_name:
             kwargs["weight_name"] = lo.weight_name
         try:
@@ -405,7 +411,8 @@ class LoadedModel:
                 if source.kind == "file":
                     net = cls.from_single_file(source.location, **_dtype_kwarg(_dtype(self.settings.dtype)))
                 else:
-                    net = cls.from_pretrained(source.location, **_dtype_kwarg(_dtype(self.settings.dtype)))
+                    net = cls.from_pretrained(source.location, cache_dir=self.cache_dir,
+                                              **_dtype_kwarg(_dtype(self.settings.dtype)))
         except Exception as exc:
             raise _load_error(source, exc, config_dir=None) from exc
         mine, theirs = self.base.unet.config.cross_attention_dim, net.config.cross_attention_dim
@@ -437,7 +444,7 @@ class LoadedModel:
                                                 local_files_only=config_dir is not None, **_dtype_kwarg(dtype))
                 else:
                     unet = cls.from_pretrained(source.location, subfolder="unet" if in_pipeline else None,
-                                               **_dtype_kwarg(dtype))
+                                               cache_dir=self.cache_dir, **_dtype_kwarg(dtype))
         except Exception as exc:
             raise _load_error(source, exc, config_dir=config) from exc
         if unet.config.in_channels != 9:

@@ -320,7 +320,7 @@ def find_config(path: str, family: str) -> str | None:
     return os.environ.get(CONFIG_ENV[family]) or None
 
 
-def describe_file(path: str, *, config: str | None) -> ModelInfo:
+def describe_file(path: str, *, config: str | None, cache_dir: str | None = None) -> ModelInfo:
     """A checkpoint file's family from its tensor names; sizes and scheduler from its configs when known."""
     keys = checkpoint_tensors(path)
     family, inpainting = detect_checkpoint_family(keys, label=repr(path))
@@ -333,7 +333,7 @@ def describe_file(path: str, *, config: str | None) -> ModelInfo:
             raise ProviderUnavailable(f"config={config!r} is a file; give a diffusers folder or hub id whose configs "
                                       "match the checkpoint's architecture")
         config_dir = (config_source.location if config_source.kind == "folder"
-                      else hub_config_folder(config_source.location))
+                      else hub_config_folder(config_source.location, cache_dir=cache_dir))
         configured = describe_folder(config_dir, label=f"config {config!r}")
         if configured.family != family:
             raise ProviderUnavailable(
@@ -348,13 +348,13 @@ def describe_file(path: str, *, config: str | None) -> ModelInfo:
 
 # -- the hub -------------------------------------------------------------------------------------------
 
-def hub_config_folder(repo_id: str) -> str:
+def hub_config_folder(repo_id: str, *, cache_dir: str | None = None) -> str:
     """A local folder with ``repo_id``'s configs (the JSON and tokenizer text files only), from the
-    Hugging Face cache or downloaded."""
+    Hugging Face cache (``cache_dir``, default the standard one) or downloaded."""
     from huggingface_hub import snapshot_download
 
     try:
-        return str(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt"]))
+        return str(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt"], cache_dir=cache_dir))
     except Exception as exc:  # offline, not cached, gated, missing: all mean this model cannot be used now
         raise ProviderUnavailable(hub_advice(repo_id, exc)) from None
 
@@ -368,11 +368,11 @@ def hub_advice(repo_id: str, exc: BaseException) -> str:
             "models (`hf auth login`), or give a local folder or checkpoint file instead")
 
 
-def describe(source: Source, *, config: str | None = None) -> ModelInfo:
+def describe(source: Source, *, config: str | None = None, cache_dir: str | None = None) -> ModelInfo:
     """Describe ``source``. ``config``: a folder or hub id with the configs of a single file's architecture
-    (found beside the file or in ``CONFIG_ENV`` when not given)."""
+    (found beside the file or in ``CONFIG_ENV`` when not given). ``cache_dir``: the Hugging Face cache."""
     if source.kind == "folder":
         return describe_folder(source.location)
     if source.kind == "hub":
-        return describe_folder(hub_config_folder(source.location), label=repr(source.location))
-    return describe_file(source.location, config=config)
+        return describe_folder(hub_config_folder(source.location, cache_dir=cache_dir), label=repr(source.location))
+    return describe_file(source.location, config=config, cache_dir=cache_dir)

@@ -74,7 +74,8 @@ class DiffusersProvider:
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
     a single file). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
     every call. ``usd_per_hour``: the rate local device time is costed at (default ``$IMAGEGEN_GPU_USD_PER_HOUR``
-    or 0). ``max_images_per_call``: the largest batch. ``cache``: a ``PipelineCache`` (default: shared).
+    or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the Hugging Face cache for hub ids (default:
+    the standard one). ``cache``: a ``PipelineCache`` for loaded models (default: one shared by all instances).
     """
 
     name = "diffusers"
@@ -84,7 +85,8 @@ class DiffusersProvider:
                  inpaint_model: str | None = None, inpaint_config: str | None = None, steps: int | None = None,
                  guidance: float | None = None, scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
-                 max_images_per_call: int = 4, cache: PipelineCache[LoadedModel] | None = None) -> None:
+                 max_images_per_call: int = 4, cache_dir: str | None = None,
+                 cache: PipelineCache[LoadedModel] | None = None) -> None:
         if preset not in PRESETS:
             raise InvalidRequest(f"preset: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}",
                                  field="preset")
@@ -111,6 +113,7 @@ class DiffusersProvider:
         self.inpaint_model = inpaint_model
         self.inpaint_config = inpaint_config
         self.usd_per_hour = float(rate)
+        self.cache_dir = cache_dir
         self.source: Source = resolve_source(model)
         self._steps = steps
         self._guidance = None if guidance is None else float(guidance)
@@ -135,7 +138,7 @@ class DiffusersProvider:
         if self._info is None:
             with self._lock:
                 if self._info is None:
-                    self._info = describe(self.source, config=self.config)
+                    self._info = describe(self.source, config=self.config, cache_dir=self.cache_dir)
         return self._info
 
     def capabilities(self) -> Capabilities:
@@ -215,7 +218,7 @@ class DiffusersProvider:
             if req.cancel is not None and req.cancel.is_set():
                 raise Cancelled("cancelled while waiting for the device (no image made)")
             entry, loaded = self._cache.get_or_load(key, lambda: load_model(
-                key, self.source, info, self._choose(info, device), device))
+                key, self.source, info, self._choose(info, device), device, cache_dir=self.cache_dir))
             self._keys.add(key)
             self._last_key = key
             try:

@@ -171,3 +171,16 @@ def test_unavailable_model_falls_back_to_the_next_provider(tmp_path):
     client = imagegen.Client([f"diffusers:{tmp_path / 'missing.safetensors'}", FakeProvider()])
     result = client.generate("a castle", size="64x64")
     assert result.provider == "fake" and any(w.startswith("fallback:") for w in result.warnings)
+
+
+def test_hub_id_loads_from_the_hugging_face_cache_offline(tiny, tmp_path):
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--tiny-org--sd1"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(revision)
+    shutil.copytree(tiny.sd1, repo / "snapshots" / revision)
+    provider = DiffusersProvider("tiny-org/sd1", cache_dir=str(tmp_path / "hub"), cache=PipelineCache(1))
+    assert provider.source.kind == "hub" and provider.info().family == "sd1"
+    from_hub = imagegen.generate("a red castle", provider=provider, seed=1, steps=3)
+    from_folder = make(tiny, "sd1")
+    assert np.array_equal(tiny.pixels(from_hub.images[0].data), tiny.pixels(from_folder.images[0].data))
