@@ -24,7 +24,8 @@ _DEVICE = re.compile(r"^(cuda|mps|cpu)(?::(\d+))?$")
 @dataclass(frozen=True)
 class DeviceInfo:
     """A device as the presets see it: ``kind`` ("cuda", "mps" or "cpu"), its name, memory in bytes
-    (``None`` when unknown) and, for CUDA, the compute capability (``(8, 0)`` for an A100)."""
+    (``None`` when unknown), for CUDA the compute capability (``(8, 0)`` for an A100), and for the CPU the
+    cores this process may use and how busy the machine is (the 1-minute load average)."""
 
     kind: str
     name: str = ""
@@ -32,6 +33,8 @@ class DeviceInfo:
     free_memory: int | None = None
     compute_capability: tuple[int, int] | None = None
     index: int = 0
+    cpu_cores: int | None = None
+    cpu_load: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,6 +53,9 @@ class DeviceInfo:
             parts.append(f"{self.free_memory / GiB:.1f} of {self.total_memory / GiB:.1f} GiB free")
         if self.compute_capability is not None:
             parts.append(f"compute {self.compute_capability[0]}.{self.compute_capability[1]}")
+        if self.cpu_cores is not None:
+            load = f", load {self.cpu_load:.1f}" if self.cpu_load is not None else ""
+            parts.append(f"{self.cpu_cores} cores{load}")
         return ", ".join(parts)
 
 
@@ -89,7 +95,22 @@ def probe_device(requested: str | None = None) -> DeviceInfo:
         return DeviceInfo("mps", "Apple MPS", total, None if total is None else max(0, total - used))
     if kind == "mps":
         raise ProviderUnavailable("device='mps' was asked for, but PyTorch sees no Apple MPS device; use device='cpu'")
-    return DeviceInfo("cpu", "CPU", *_host_memory())
+    total, free = _host_memory()
+    return DeviceInfo("cpu", "CPU", total, free, cpu_cores=_cores(), cpu_load=_load())
+
+
+def _cores() -> int | None:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count()
+
+
+def _load() -> float | None:
+    try:
+        return float(os.getloadavg()[0])
+    except (AttributeError, OSError):
+        return None
 
 
 def _host_memory() -> tuple[int | None, int | None]:

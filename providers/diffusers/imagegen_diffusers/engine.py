@@ -478,7 +478,8 @@ class LoadedModel:
             t0 = time.perf_counter()
             try:
                 self._sync_memory(pipe, settings)
-                pictures = self._call(pipe, job, inputs, len(made), count)
+                with self._threads():
+                    pictures = self._call(pipe, job, inputs, len(made), count)
                 self._synchronize()
             except _Stop as stop:
                 out.device_s += time.perf_counter() - t0
@@ -525,6 +526,21 @@ class LoadedModel:
                             f"(now: {', '.join(self.settings.savers()) or 'no savers'}, {batch} image(s) at a time)")
         logger.warning("imagegen diffusers: %s", out.warnings[-1])
         return batch
+
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        """torch's intra-op threads set to the settings' count for the call, and given back after."""
+        wanted = self.settings.threads
+        t = torch()
+        before = int(t.get_num_threads())
+        if wanted is None or wanted == before:
+            yield
+            return
+        t.set_num_threads(wanted)
+        try:
+            yield
+        finally:
+            t.set_num_threads(before)
 
     def _empty_cache(self) -> None:
         t = torch()

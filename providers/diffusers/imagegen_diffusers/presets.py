@@ -16,11 +16,13 @@ Presets:
   (sequential offload when even the UNet does not fit).
 
 On Apple MPS: float16 with attention slicing. On CPU: float32 and nothing else (no compile: first calls
-stay fast). When CUDA runs out of memory anyway, ``LADDER`` lists the steps the provider takes, in order.
+stay fast), on as many threads as there are idle cores. When CUDA runs out of memory anyway, ``LADDER``
+lists the steps the provider takes, in order.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -66,6 +68,7 @@ class Settings:
     vae_tiling: bool = False
     offload: str = "none"  # "none", "model" or "sequential"
     max_batch: int = 4
+    threads: int | None = None  # CPU: torch threads while generating (None: leave torch's setting)
     reason: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -153,13 +156,24 @@ _TIER_WORDS = ("no memory savers needed", "VAE slicing and tiling", "attention a
                "model CPU offload", "sequential CPU offload")
 
 
+def cpu_threads(device: DeviceInfo) -> int | None:
+    """Threads for a CPU run: the cores not already busy (at least one). On a shared machine more threads than
+    idle cores only spin-wait for each other; None when the cores are unknown."""
+    if device.cpu_cores is None:
+        return None
+    busy = device.cpu_load or 0.0
+    return max(1, min(device.cpu_cores, math.floor(device.cpu_cores - busy + 0.5)))
+
+
 def _cpu(device: DeviceInfo, preset: str, need: _Need, dtype: str | None) -> Settings:
     dt = dtype or "float32"
     low = preset == "low-memory"
     tier = max(need.tier(device.free_memory, dt, offload=False), 2 if low else 0)
-    s = _with_tier(Settings(preset, device.torch_device, dt, max_batch=1 if low else 4), tier)
-    return replace(s, reason=f"cpu: {dt}, no compile (first calls stay fast); {need.weights(dt) / GiB:.1f} GiB of "
-                             f"weights, {_gib(device.free_memory)} free: {_TIER_WORDS[tier]}")
+    threads = cpu_threads(device)
+    s = _with_tier(Settings(preset, device.torch_device, dt, max_batch=1 if low else 4, threads=threads), tier)
+    using = f", {threads} thread(s) of {device.cpu_cores} cores" if threads is not None else ""
+    return replace(s, reason=f"cpu: {dt}, no compile (first calls stay fast){using}; {need.weights(dt) / GiB:.1f} "
+                             f"GiB of weights, {_gib(device.free_memory)} free: {_TIER_WORDS[tier]}")
 
 
 def _mps(device: DeviceInfo, preset: str, need: _Need, dtype: str | None) -> Settings:

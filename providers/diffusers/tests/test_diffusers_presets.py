@@ -145,3 +145,40 @@ def test_ladder_on_cpu_has_no_offload_rungs():
 def test_ladder_skips_what_is_already_on():
     rungs, _, _ = _climb(choose_settings(cuda(70), "low-memory", family="sd1"), 1)
     assert rungs == ["sequential-offload"]
+
+
+# -- CPU threads ----------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("cores", "load", "threads"),
+                         [(2, 2.8, 1), (2, 0.3, 2), (8, 3.2, 5), (8, 0.0, 8), (4, 9.0, 1)])
+def test_cpu_runs_on_the_idle_cores(cores, load, threads):
+    device = DeviceInfo("cpu", "CPU", 64 * GiB, 48 * GiB, cpu_cores=cores, cpu_load=load)
+    assert choose_settings(device, "auto", family="sd1").threads == threads
+
+
+def test_unknown_cores_leave_torch_threads_alone():
+    assert choose_settings(CPU, "auto", family="sd1").threads is None
+    assert choose_settings(cuda(70), "auto", family="sd1").threads is None
+
+
+def test_the_thread_count_holds_during_the_call_and_is_given_back_after(tiny, monkeypatch):
+    import torch
+    from imagegen_diffusers import DiffusersProvider, PipelineCache, provider
+
+    import imagegen
+
+    monkeypatch.setattr(provider, "probe_device", lambda requested: DeviceInfo("cpu", "CPU", cpu_cores=2,
+                                                                               cpu_load=1.7))
+    p = DiffusersProvider(str(tiny.sd1), cache=PipelineCache(1))
+    imagegen.generate("a castle", provider=p, steps=1, seed=1)
+    unet = p._cache.peek(p._last_key).base.unet
+    real, seen = unet.forward, []
+    monkeypatch.setattr(unet, "forward", lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        imagegen.generate("a castle", provider=p, steps=2, seed=1, scheduler="ddim")
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1] and after == 2
