@@ -121,8 +121,9 @@ def test_negative_prompt_at_guidance_one_is_reported_as_having_no_effect(tiny):
     assert any(w.startswith("negative_prompt:") for w in result.warnings)
 
 
-def test_clip_skip_option_changes_the_image(tiny):
-    spec = f"diffusers:{tiny.sd1}"
+@pytest.mark.parametrize("name", ["sd1", "sd2", "sdxl"])
+def test_clip_skip_option_changes_the_image(tiny, name):
+    spec = f"diffusers:{getattr(tiny, name)}"
     plain = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2)
     skipped = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2, provider_options={"clip_skip": 1})
     assert not np.array_equal(px(tiny, plain.images[0]), px(tiny, skipped.images[0]))
