@@ -245,7 +245,7 @@ class LoadedModel:
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._unets: OrderedDict[str, Any] = OrderedDict()
         self._adapters: OrderedDict[str, str] = OrderedDict()
-        self._active: tuple[tuple[str, float], ...] = ()
+        self._active: tuple[tuple[str, str, float], ...] = ()
         self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
         self._offload_owner: int | None = None
         self._fused = False
@@ -338,11 +338,15 @@ class LoadedModel:
 
     def set_loras(self, loras: tuple[LoRASpec, ...]) -> None:
         """Make exactly ``loras`` active at their scales (loading any adapter not loaded yet)."""
-        wanted = tuple((lo.name, lo.scale) for lo in loras)
+        wanted = tuple((lo.name, _where(lo), lo.scale) for lo in loras)
         if wanted == self._active:
             return
         pipe = self.base
         for lo in loras:
+            where = _where(lo)
+            if self._adapters.get(lo.name, where) != where:  # the same name given to another file: replace it
+                pipe.delete_adapters(lo.name)
+                del self._adapters[lo.name]
             if lo.name not in self._adapters:
                 self._load_lora(lo)
             self._adapters.move_to_end(lo.name)
@@ -382,7 +386,7 @@ class LoadedModel:
                 raise InvalidRequest(f"loras: cannot apply {lo.label!r} to this {self.info.family_name} model "
                                      f"({text}); is it a LoRA for this model family?", field="loras") from exc
             raise ProviderUnavailable(hub_advice(lo.location, exc)) from exc
-        self._adapters[lo.name] = lo.location
+        self._adapters[lo.name] = _where(lo)
 
     def loaded_adapters(self) -> list[str]:
         return list(self._adapters)
@@ -462,10 +466,10 @@ class LoadedModel:
 
     def run(self, job: Job) -> Outcome:
         """Make ``job``'s images; the caller holds the device lock."""
+        inputs = self._inputs(job)
         pipe = self.pipeline(job)
         pipe.scheduler = self.scheduler(job.sampler)
         self.set_loras(job.loras)
-        inputs = self._inputs(job)
         n = len(job.seeds)
         made: list[GeneratedImage] = []
         out = Outcome(images=made, scheduler=self.scheduler_name(job.sampler))
@@ -634,6 +638,10 @@ class LoadedModel:
 
 
 _NAME = re.compile(r"[^A-Za-z0-9_]+")
+
+
+def _where(lo: LoRASpec) -> str:
+    return lo.location if lo.weight_name is None else f"{lo.location}/{lo.weight_name}"
 
 
 def adapter_name(path: str, given: str | None) -> str:

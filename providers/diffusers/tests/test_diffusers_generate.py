@@ -334,6 +334,21 @@ def test_changing_the_lora_set_reloads_nothing_and_comes_back_to_the_same_pixels
     assert not np.array_equal(px(tiny, first.images[0]), px(tiny, other.images[0]))
 
 
+def test_a_lora_name_given_to_another_file_loads_that_file(tiny):
+    spec = f"diffusers:{tiny.sd1}"
+    a = imagegen.generate(PROMPT, provider=spec, steps=3, seed=1, loras=[{"path": str(tiny.lora_a), "name": "style"}])
+    b = imagegen.generate(PROMPT, provider=spec, steps=3, seed=1, loras=[{"path": str(tiny.lora_b), "name": "style"}])
+    only_b = imagegen.generate(PROMPT, provider=spec, steps=3, seed=1, loras=[str(tiny.lora_b)])
+    assert not np.array_equal(px(tiny, a.images[0]), px(tiny, b.images[0]))
+    assert np.abs(px(tiny, b.images[0]) - px(tiny, only_b.images[0])).max() <= 1
+
+
+def test_sdxl_inpaint_runs_on_the_shared_components(tiny):
+    result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sdxl}", steps=3, seed=1, image=tiny.png((64, 64)),
+                               mask=tiny.png((64, 64), square=(0, 0, 31, 31), mode="L"))
+    assert result.params["operation"] == "inpaint" and result.images[0].size == (64, 64)
+
+
 def test_missing_lora_file_is_invalid(tiny, tmp_path):
     with pytest.raises(InvalidRequest) as err:
         imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, loras=[str(tmp_path / "none.safetensors")])
