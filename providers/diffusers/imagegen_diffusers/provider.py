@@ -202,6 +202,12 @@ class DiffusersProvider:
 
     # -- generation -----------------------------------------------------------------------------------
 
+    async def prepare(self) -> None:
+        """Read the model's configs (for a hub id: fetch them) in a worker thread, before the client plans a
+        request. The weights load on the first ``generate``, after the request is validated."""
+        if self._info is None:
+            await asyncio.to_thread(self.info)
+
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
         sampler = resolve_sampler(req.scheduler) if req.scheduler else self._sampler  # fail before any work
         return await asyncio.to_thread(self._generate, req, sampler)

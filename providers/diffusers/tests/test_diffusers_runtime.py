@@ -104,6 +104,13 @@ def test_aclose_frees_the_models_the_provider_loaded(tiny):
     assert len(cache) == 0
 
 
+def test_prepare_reads_the_configs_off_the_event_loop_and_loads_no_weights(tiny):
+    cache = PipelineCache(1)
+    provider = DiffusersProvider(str(tiny.sd2), cache=cache)
+    asyncio.run(provider.prepare())
+    assert provider._info is not None and provider._info.family == "sd2" and cache.loads == 0
+
+
 # -- one job at a time per device ------------------------------------------------------------------------------
 
 def test_concurrent_calls_on_one_device_run_one_at_a_time(tiny, monkeypatch):

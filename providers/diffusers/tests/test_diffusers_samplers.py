@@ -60,6 +60,13 @@ def test_unknown_sampler_fails_before_any_model_is_loaded(tiny):
     assert err.value.field == "scheduler" and cache.loads == 0 and len(cache) == 0
 
 
+def test_unknown_sampler_through_the_client_loads_nothing(tiny):
+    cache = PipelineCache(1)
+    with pytest.raises(InvalidRequest) as err:
+        imagegen.generate("a castle", provider=DiffusersProvider(str(tiny.sd1), cache=cache), scheduler="nope")
+    assert err.value.field == "scheduler" and cache.loads == 0
+
+
 def test_unknown_sampler_given_to_the_constructor_is_invalid(tiny):
     with pytest.raises(InvalidRequest) as err:
         DiffusersProvider(str(tiny.sd1), scheduler="fastest")
