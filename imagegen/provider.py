@@ -6,17 +6,22 @@ capabilities, so backends stay small: translate the request, call the model, map
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from .errors import ImageGenError
 
 if TYPE_CHECKING:
     from .imageio import ImageData
     from .params import LoRA
     from .result import Cost, GeneratedImage
 
-__all__ = ["Capabilities", "ProgressEvent", "Provider", "ProviderRequest", "ProviderResponse"]
+__all__ = ["Capabilities", "ProgressEvent", "Provider", "ProviderRequest", "ProviderResponse", "gather_calls"]
+
+T = TypeVar("T")
 
 ALL_OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "variation", "controlnet"})
 #: Parameters a provider may declare in ``Capabilities.supports``.
@@ -159,3 +164,19 @@ class Provider(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse: ...
+
+
+async def gather_calls(calls: Sequence[Awaitable[T]], images: Callable[[T], Sequence[GeneratedImage]]) -> list[T]:
+    """Run a provider's API calls together, results in call order. When some fail, raise the first
+    failure with the finished calls' images attached (``error.images``), so nothing paid for is lost."""
+    if len(calls) == 1:
+        return [await calls[0]]
+    results: list[T | BaseException] = await asyncio.gather(*calls, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        first = failures[0]
+        if isinstance(first, ImageGenError):
+            done = [im for r in results if not isinstance(r, BaseException) for im in images(r)]
+            first.images = done + list(first.images)
+        raise first
+    return [r for r in results if not isinstance(r, BaseException)]

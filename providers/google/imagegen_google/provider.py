@@ -12,7 +12,6 @@ own retries are always off: imagegen's retry layer is the only one.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Awaitable, Mapping, Sequence
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import ContentPolicyError, ImageGenError, InvalidRequest, ProviderUnavailable, TransientError
 from imagegen.imageio import sniff
-from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse
+from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse, gather_calls
 from imagegen.result import Cost, GeneratedImage
 
 from .errors import map_error, redact
@@ -235,19 +234,10 @@ class GoogleProvider:
                 warnings.append(f"provider_options: {name} applies to {where} only; ignored for google:{self.model}")
         return options
 
-    async def _gather(self, calls: Sequence[Awaitable[_Outcome]]) -> list[_Outcome]:
+    @staticmethod
+    async def _gather(calls: Sequence[Awaitable[_Outcome]]) -> list[_Outcome]:
         """Run calls together; if some fail, raise the first failure with the others' images attached."""
-        if len(calls) == 1:
-            return [await calls[0]]
-        results = await asyncio.gather(*calls, return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        done = [r for r in results if isinstance(r, _Outcome)]
-        if failures:
-            first = failures[0]
-            if isinstance(first, ImageGenError):
-                first.images = [im for o in done for im in o.images] + list(first.images)
-            raise first
-        return done
+        return await gather_calls(calls, lambda outcome: outcome.images)
 
     async def _call(self, coro: Awaitable[Any]) -> Any:
         try:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from imagegen.errors import ImageGenError, InvalidRequest, ProviderUnavailable, TransientError, UnsupportedFeature
-from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse
+from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse, gather_calls
 from imagegen.result import Cost, GeneratedImage
 
 from .errors import map_error, redact, scrub_exception
@@ -419,17 +419,7 @@ class OpenAIProvider:
                 req.progress(ProgressEvent(stage="generate", step=done, total=total, image_index=req.index))
             return outcome
 
-        if total == 1:
-            return [await tracked(calls[0])]
-        results = await asyncio.gather(*(tracked(c) for c in calls), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        finished = [r for r in results if isinstance(r, _Outcome)]
-        if failures:
-            first = failures[0]
-            if isinstance(first, ImageGenError):
-                first.images = [im for o in finished for im in o.images] + list(first.images)
-            raise first
-        return finished
+        return await gather_calls([tracked(c) for c in calls], lambda outcome: outcome.images)
 
     def _response(self, req: ProviderRequest, outcomes: list[_Outcome], warnings: list[str]) -> ProviderResponse:
         images = [im for o in outcomes for im in o.images]
