@@ -253,6 +253,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 def save(folder: Path, vae: AutoencoderKL, text: CLIPTextModel, tok: CLIPTokenizer, unet: UNet2DConditionModel) -> None:
     scheduler = DPMSolverMultistepScheduler(**SCHEDULER)
+    # Samplers built from this config (DDIM, DDPM, ...) must not clip: scaled latents are not in [-1, 1].
+    scheduler.register_to_config(clip_sample=False)
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text,
