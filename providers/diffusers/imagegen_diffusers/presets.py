@@ -16,13 +16,12 @@ Presets:
   (sequential offload when even the UNet does not fit).
 
 On Apple MPS: float16 with attention slicing. On CPU: float32 and nothing else (no compile: first calls
-stay fast), on as many threads as there are idle cores. When CUDA runs out of memory anyway, ``LADDER``
+stay fast), on as many threads as the process has cores. When CUDA runs out of memory anyway, ``LADDER``
 lists the steps the provider takes, in order.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -157,12 +156,10 @@ _TIER_WORDS = ("no memory savers needed", "VAE slicing and tiling", "attention a
 
 
 def cpu_threads(device: DeviceInfo) -> int | None:
-    """Threads for a CPU run: the cores not already busy (at least one). On a shared machine more threads than
-    idle cores only spin-wait for each other; None when the cores are unknown."""
-    if device.cpu_cores is None:
-        return None
-    busy = device.cpu_load or 0.0
-    return max(1, min(device.cpu_cores, math.floor(device.cpu_cores - busy + 0.5)))
+    """Threads for a CPU run: the cores this process may use; None when they are unknown. Never the machine's
+    load: a thread count that followed it would change the summation order between two runs of one seed, and
+    with it the last bits of the pixels (replay promises the same image)."""
+    return device.cpu_cores
 
 
 def _cpu(device: DeviceInfo, preset: str, need: _Need, dtype: str | None) -> Settings:
