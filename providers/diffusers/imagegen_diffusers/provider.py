@@ -159,8 +159,12 @@ class DiffusersProvider:
         return max(1, min(self._max_images, entry.max_batch)) if entry is not None else self._max_images
 
     def defaults(self) -> tuple[int, float]:
-        """(steps, guidance) used when a request gives none."""
-        steps, guidance = FAMILY_DEFAULTS[self.info().family]
+        """(steps, guidance) used when a request gives none: this provider's own, else what the model folder
+        recommends (its ``imagegen.json``), else its family's."""
+        info = self.info()
+        steps, guidance = FAMILY_DEFAULTS[info.family]
+        steps = info.recommended_steps or steps
+        guidance = info.recommended_guidance if info.recommended_guidance is not None else guidance
         return (self._steps or steps, self._guidance if self._guidance is not None else guidance)
 
     def settings(self) -> Settings:

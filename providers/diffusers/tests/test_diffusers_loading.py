@@ -79,8 +79,23 @@ def test_embedded_model_defaults_come_from_its_configs():
     unet = json.loads((WEIGHTS_DIR / "unet" / "config.json").read_text())
     vae = json.loads((WEIGHTS_DIR / "vae" / "config.json").read_text())
     side = unet["sample_size"] * 2 ** (len(vae["block_out_channels"]) - 1)
+    recommended = json.loads((WEIGHTS_DIR / "imagegen.json").read_text())
     assert provider.capabilities().default_size == (side, side)
-    assert provider.defaults() == (20, 7.0)
+    assert provider.defaults() == (recommended["steps"], recommended["guidance"])
+
+
+def test_a_folder_recommending_steps_and_guidance_sets_the_defaults(tiny, tmp_path):
+    folder = shutil.copytree(tiny.sd1, tmp_path / "tuned")
+    (folder / "imagegen.json").write_text(json.dumps({"steps": 12, "guidance": 2.5}))
+    assert DiffusersProvider(str(folder)).defaults() == (12, 2.5)
+    assert DiffusersProvider(str(folder), guidance=6.0).defaults() == (12, 6.0)  # the provider's own wins
+
+
+def test_a_bad_recommendation_file_is_an_error_that_names_the_file(tiny, tmp_path):
+    folder = shutil.copytree(tiny.sd1, tmp_path / "bad")
+    (folder / "imagegen.json").write_text(json.dumps({"guidance": "high"}))
+    with pytest.raises(ProviderUnavailable, match=r"imagegen\.json: 'guidance' must be a number"):
+        DiffusersProvider(str(folder)).info()
 
 
 def test_embedded_model_samples_with_its_own_scheduler_by_default(tmp_path):

@@ -21,6 +21,7 @@ import json
 import math
 import platform
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -266,6 +267,11 @@ def save(folder: Path, vae: AutoencoderKL, text: CLIPTextModel, tok: CLIPTokeniz
         requires_safety_checker=False,
     )
     pipe.save_pretrained(folder, safe_serialization=True)
+    # transformers 5 saves tokenizer.json alone; carry the BPE files over from the folder the tokenizer came from
+    source, target = Path(tok.name_or_path), folder / "tokenizer"
+    for name in ("vocab.json", "merges.txt"):
+        if (source / name).is_file() and (source / name).resolve() != (target / name).resolve():
+            shutil.copyfile(source / name, target / name)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
