@@ -56,8 +56,9 @@ def validation_specs(count: int = 50, seed: int = 1000) -> list[scenes.Spec]:
 def score(pipe: Any, specs: list[scenes.Spec], guidance: float, first_seed: int = 0) -> dict[str, Any]:
     start = time.time()
     generators = [torch.Generator().manual_seed(first_seed + i) for i in range(len(specs))]
-    images = pipe([s.caption for s in specs], num_inference_steps=STEPS, guidance_scale=guidance,
-                  generator=generators).images
+    images = pipe(
+        [s.caption for s in specs], num_inference_steps=STEPS, guidance_scale=guidance, generator=generators
+    ).images
     verdicts = [checker.check(im, s) for im, s in zip(images, specs, strict=True)]
     cornered = [v for v, s in zip(verdicts, specs, strict=True) if s.corner is not None]
     return {
@@ -83,9 +84,13 @@ def evaluate(folder: Path) -> dict[str, Any]:
     guidance, validation = pick_guidance(pipe)
     (folder / "imagegen.json").write_text(json.dumps({"steps": STEPS, "guidance": guidance}, indent=2) + "\n")
     specs = scenes.held_out_specs()
-    results: dict[str, Any] = {"captions": len(specs), "steps": STEPS, "sampler": "DPMSolverMultistepScheduler",
-                               "recommended_guidance": guidance,
-                               "validation_all_correct_by_guidance": validation}
+    results: dict[str, Any] = {
+        "captions": len(specs),
+        "steps": STEPS,
+        "sampler": "DPMSolverMultistepScheduler",
+        "recommended_guidance": guidance,
+        "validation_all_correct_by_guidance": validation,
+    }
     for g in dict.fromkeys((guidance, 1.0, 7.0)):
         results[f"guidance_{g:g}"] = score(pipe, specs, g)
     return results

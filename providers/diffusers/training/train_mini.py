@@ -131,13 +131,15 @@ def make_dataset(n: int, seed: int) -> tuple[torch.Tensor, list[str]]:
 # Models.
 
 
-def build_vae() -> AutoencoderKL:
+def build_vae(latent_scale: int) -> AutoencoderKL:
+    """32x32 RGB <-> 4 x (32 / latent_scale)^2 latents; latent_scale 1 or 2."""
+    blocks = {1: 1, 2: 2}[latent_scale]
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-        block_out_channels=(16, 32),
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=(16, 32)[-blocks:] if blocks == 2 else (32,),
         layers_per_block=1,
         latent_channels=4,
         norm_num_groups=8,
@@ -163,13 +165,15 @@ def build_text_encoder(tok: CLIPTokenizer, hidden: int) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
-def build_unet(channels: tuple[int, int], cross_dim: int) -> UNet2DConditionModel:
+def build_unet(channels: tuple[int, ...], cross_dim: int, latent_size: int) -> UNet2DConditionModel:
+    """One resolution level per channel count; cross-attention only at the coarsest (it dominates CPU time)."""
+    levels = len(channels)
     return UNet2DConditionModel(
-        sample_size=scenes.IMAGE_SIZE // 2,
+        sample_size=latent_size,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),  # attention only at 8x8: it dominates CPU time
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        down_block_types=("DownBlock2D",) * (levels - 1) + ("CrossAttnDownBlock2D",),
+        up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (levels - 1),
         block_out_channels=channels,
         layers_per_block=1,
         cross_attention_dim=cross_dim,
@@ -194,7 +198,7 @@ def train_vae(vae: AutoencoderKL, x: torch.Tensor, steps: int, batch: int, gen: 
         posterior = vae.encode(xb).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
         recon = vae.decode(z).sample
-        kl = posterior.kl().mean() / (4 * 16 * 16)
+        kl = posterior.kl().mean() / posterior.mean[0].numel()
         loss = F.mse_loss(recon, xb) + 0.5 * F.l1_loss(recon, xb) + 1e-6 * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -274,6 +278,24 @@ def save(folder: Path, vae: AutoencoderKL, text: CLIPTextModel, tok: CLIPTokeniz
             shutil.copyfile(source / name, target / name)
 
 
+def reproduce_command(parser: argparse.ArgumentParser, args: argparse.Namespace, stop_after: int) -> str:
+    """The command that trains the same weights again whatever the machine's speed: every setting that differs
+    from its default, and the step the wall-clock budget stopped at instead of the budget."""
+    defaults = vars(parser.parse_args(["--out", "OUT"]))
+    given = {**vars(args), "out": "OUT", "stop_after": stop_after, "budget_min": 1e9}
+    if given["resume"] is not None:
+        given["resume"] = "PREVIOUS_OUT"
+    words = [f"python {Path(__file__).name}"]
+    for name, value in given.items():
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        default = defaults[name]
+        if name != "out" and values == (list(default) if isinstance(default, (list, tuple)) else [default]):
+            continue
+        shown = (f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        words.append(f"--{name.replace('_', '-')} " + " ".join(shown))
+    return " ".join(words)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, required=True)
@@ -287,12 +309,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--batch", type=int, default=48)
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--channels", type=int, nargs=2, default=(32, 64))
+    p.add_argument("--channels", type=int, nargs="+", default=(32, 64), help="UNet channels, one per resolution level")
+    p.add_argument(
+        "--latent-scale",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="how much the VAE downsamples: 2 gives 16x16 latents; 1 keeps 32x32 (slower, square corners stay crisp)",
+    )
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--caption-dropout", type=float, default=0.1)
     p.add_argument(
         "--min-snr", type=float, default=5.0, help="Min-SNR-gamma loss weighting (0: plain MSE); converges faster"
+    )
+    p.add_argument(
+        "--snr-floor",
+        type=float,
+        default=0.0,
+        help="with --min-snr: weigh the x0 error at least this much at high noise, where Min-SNR alone weighs it ~0 "
+        "and the background colour and layout (decided there) are learnt slowly",
     )
     p.add_argument("--budget-min", type=float, default=36.0, help="stop the UNet stage early past this wall time")
     p.add_argument("--save-every", type=int, default=500)
@@ -332,10 +368,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     log(f"data set: {len(x)} scenes, e.g. {captions[:3]}")
     if args.resume is None:
         tok = build_tokenizer(out / "tokenizer")
-        vae = build_vae()
+        vae = build_vae(args.latent_scale)
         vae_loss = train_vae(vae, x, args.vae_steps, args.vae_batch, gen)
         text = build_text_encoder(tok, args.hidden)
-        unet = build_unet(tuple(args.channels), args.hidden)
+        unet = build_unet(tuple(args.channels), args.hidden, scenes.IMAGE_SIZE // args.latent_scale)
     else:
         # A later stage: same data, same tokenizer and VAE, the text encoder and UNet continue from the folder.
         previous = args.resume / "training.json"
@@ -402,7 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         per_sample = ((pred - target) ** 2).mean(dim=(1, 2, 3))
         if args.min_snr:  # Min-SNR-gamma (Hang et al. 2023): stop easy low-noise steps from dominating
             v_target = SCHEDULER["prediction_type"] == "v_prediction"
-            weight = snr[t].clamp(max=args.min_snr) / (snr[t] + (1 if v_target else 0))
+            weight = snr[t].clamp(min=args.snr_floor, max=args.min_snr) / (snr[t] + (1 if v_target else 0))
             per_sample = per_sample * weight
         loss = per_sample.mean()
         opt.zero_grad(set_to_none=True)
@@ -435,10 +471,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "checkpoint_step": step + 1,
             "stopped_early_by_budget": stopped_early,
             # The same weights again (up to CPU floating-point nondeterminism), whatever the machine's speed:
-            "reproduce": f"python {Path(__file__).name} --out OUT --seed {args.seed} --steps {args.steps} "
-            f"--lr {args.lr} --stop-after {step + 1} --budget-min 1e9 --min-snr {args.min_snr}"
-            + (f" --decoder-steps {args.decoder_steps}" if args.decoder_steps else "")
-            + ("" if args.resume is None else f" --resume PREVIOUS_OUT --data-seed {args.data_seed}"),
+            "reproduce": reproduce_command(p, args, stop_after=step + 1),
             "metrics": {
                 "vae_train_loss": vae_loss,
                 "decoder_finetune_loss": decoder_loss,
