@@ -107,9 +107,15 @@ def test_tokenizer_has_its_own_vocabulary_with_one_token_per_word():
     tok = CLIPTokenizer.from_pretrained(WEIGHTS_DIR / "tokenizer")
     assert (WEIGHTS_DIR / "tokenizer" / "vocab.json").exists()
     assert (WEIGHTS_DIR / "tokenizer" / "merges.txt").exists()
-    assert tok.model_max_length == 77
     for word in scenes.vocabulary():
         assert len(tok(word, add_special_tokens=False).input_ids) == 1, word
+
+
+def test_the_longest_caption_fits_the_text_encoder():
+    tok = CLIPTokenizer.from_pretrained(WEIGHTS_DIR / "tokenizer")
+    longest = "a purple triangle right of an orange square at the bottom right on a yellow background"
+    assert scenes.parse(longest).relation == "right of"
+    assert len(tok(longest).input_ids) <= tok.model_max_length
 
 
 def test_training_record_holds_settings_and_final_metrics():

@@ -42,9 +42,38 @@ def test_a_short_run_writes_a_folder_stable_diffusion_loads(
     assert (out / "tokenizer" / "vocab.json").exists() and (out / "tokenizer" / "merges.txt").exists()
 
 
+def test_aligned_latents_are_the_shrunk_picture_and_samplers_clip_to_them(tmp_path, keep_threads):
+    out = tmp_path / "mini"
+    train_mini.main(["--out", str(out), *TINY, "--aligned-latents", "--pooled-text", "--attention-levels", "2",
+                     "--channels", "32", "64", "64", "--beta-schedule", "squaredcos_cap_v2"])
+
+    pipe = StableDiffusionPipeline.from_pretrained(out, safety_checker=None, requires_safety_checker=False)
+    assert pipe.vae.config.scaling_factor == 1.0
+    scheduler = pipe.scheduler.config
+    assert scheduler.thresholding and scheduler.sample_max_value == 1.0 and not scheduler.clip_sample
+    assert scheduler.beta_schedule == "squaredcos_cap_v2"
+    assert pipe.unet.config.addition_embed_type == "text"
+    assert pipe.unet.config.down_block_types == ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("a red circle", num_inference_steps=2, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (32, 32)
+
+
+def test_a_resumed_stage_keeps_the_saved_models_objective_and_latents(tmp_path, keep_threads):
+    first, second = tmp_path / "first", tmp_path / "second"
+    train_mini.main(["--out", str(first), *TINY, "--aligned-latents", "--beta-schedule", "squaredcos_cap_v2"])
+    record = train_mini.main(["--out", str(second), *TINY, "--resume", str(first)])
+
+    assert record["settings"]["aligned_latents"] is True
+    assert record["settings"]["beta_schedule"] == "squaredcos_cap_v2"
+    saved = json.loads((second / "scheduler" / "scheduler_config.json").read_text())
+    assert saved["thresholding"] is True and saved["beta_schedule"] == "squaredcos_cap_v2"
+    assert [stage["settings"]["out"] for stage in record["previous_stages"]] == [str(first)]
+
+
 def test_the_record_names_every_changed_setting_and_the_step_reached(tmp_path, keep_threads):
     out = tmp_path / "mini"
-    train_mini.main(["--out", str(out), *TINY, "--seed", "3", "--snr-floor", "1"])
+    train_mini.main(["--out", str(out), *TINY, "--seed", "3", "--snr-floor", "1", "--pooled-text"])
 
     record = json.loads((out / "training.json").read_text())
     command = record["reproduce"]
@@ -53,5 +82,7 @@ def test_the_record_names_every_changed_setting_and_the_step_reached(tmp_path, k
         assert expected in command
     assert "--threads 1" in command  # CPU sums round differently with another thread count
     assert "--lr" not in command
+    assert "--pooled-text" in command and "--aligned-latents" not in command  # flags: named only when changed
+    assert "--no-" not in command
     assert record["settings"]["snr_floor"] == 1.0
     assert record["metrics"]["wall_clock_minutes"] > 0

@@ -42,7 +42,9 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imagegen_diffusers.mini import scenes
 
-MAX_LENGTH = 77
+#: Token positions of the text encoder. The longest caption of the grammar is 18 tokens with its start and end
+#: tokens; CLIP's 77 would make the text encoder and cross-attention a third slower for nothing.
+MAX_LENGTH = 24
 SCHEDULER = {
     "num_train_timesteps": 1000,
     "beta_start": 0.0001,
@@ -165,20 +167,35 @@ def build_text_encoder(tok: CLIPTokenizer, hidden: int) -> CLIPTextModel:
     return CLIPTextModel(config)
 
 
-def build_unet(channels: tuple[int, ...], cross_dim: int, latent_size: int) -> UNet2DConditionModel:
-    """One resolution level per channel count; cross-attention only at the coarsest (it dominates CPU time)."""
-    levels = len(channels)
+def build_unet(
+    channels: tuple[int, ...],
+    cross_dim: int,
+    latent_size: int,
+    groups: int,
+    pooled_text: bool,
+    attention_levels: int = 1,
+    scale_shift: bool = False,
+) -> UNet2DConditionModel:
+    """One resolution level per channel count; cross-attention only at the `attention_levels` coarsest (at finer
+    levels it dominates CPU time). With `pooled_text`, the caption pooled to one vector is also added to the timestep
+    embedding, so every ResNet block sees it (diffusers' `addition_embed_type="text"`): global facts such as the
+    background are learnt early."""
+    plain = len(channels) - attention_levels
+    extra: dict[str, Any] = {"addition_embed_type": "text", "addition_embed_type_num_heads": 4} if pooled_text else {}
+    if scale_shift:
+        extra["resnet_time_scale_shift"] = "scale_shift"
     return UNet2DConditionModel(
+        **extra,
         sample_size=latent_size,
         in_channels=4,
         out_channels=4,
-        down_block_types=("DownBlock2D",) * (levels - 1) + ("CrossAttnDownBlock2D",),
-        up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (levels - 1),
+        down_block_types=("DownBlock2D",) * plain + ("CrossAttnDownBlock2D",) * attention_levels,
+        up_block_types=("CrossAttnUpBlock2D",) * attention_levels + ("UpBlock2D",) * plain,
         block_out_channels=channels,
         layers_per_block=1,
         cross_attention_dim=cross_dim,
         attention_head_dim=4,
-        norm_num_groups=32,
+        norm_num_groups=groups,
     )
 
 
@@ -186,8 +203,25 @@ def build_unet(channels: tuple[int, ...], cross_dim: int, latent_size: int) -> U
 # Stages.
 
 
-def train_vae(vae: AutoencoderKL, x: torch.Tensor, steps: int, batch: int, gen: torch.Generator) -> float:
-    """Reconstruct from a *sampled* latent, so img2img and inpaint (which sample) decode cleanly too."""
+def pixel_target(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """What an aligned latent holds: the picture shrunk `scale` times (RGB in [-1, 1]) and its grey level (a fourth
+    channel, as SD has)."""
+    small = F.avg_pool2d(x, scale) if scale > 1 else x
+    return torch.cat([small, small.mean(1, keepdim=True)], dim=1)
+
+
+def train_vae(
+    vae: AutoencoderKL,
+    x: torch.Tensor,
+    steps: int,
+    batch: int,
+    gen: torch.Generator,
+    aligned: bool = False,
+    detail: bool = False,
+) -> float:
+    """Reconstruct from a *sampled* latent, so img2img and inpaint (which sample) decode cleanly too. With `aligned`,
+    the latent is also pulled onto the picture itself, so the UNet works in pixel space; with `detail` as well, the
+    fourth channel is left to the VAE (kept within [-1, 1]) to carry what the shrunk picture loses, such as corners."""
     opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps, pct_start=0.05)
     vae.train()
@@ -200,6 +234,12 @@ def train_vae(vae: AutoencoderKL, x: torch.Tensor, steps: int, batch: int, gen: 
         recon = vae.decode(z).sample
         kl = posterior.kl().mean() / posterior.mean[0].numel()
         loss = F.mse_loss(recon, xb) + 0.5 * F.l1_loss(recon, xb) + 1e-6 * kl
+        if aligned:
+            mean, target = posterior.mean, pixel_target(xb, xb.shape[-1] // posterior.mean.shape[-1])
+            if detail:
+                loss = loss + F.mse_loss(mean[:, :3], target[:, :3]) + F.relu(mean[:, 3].abs() - 1).pow(2).mean()
+            else:
+                loss = loss + F.mse_loss(mean, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -256,10 +296,20 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         pe.lerp_(pm, 1.0 - decay)
 
 
-def save(folder: Path, vae: AutoencoderKL, text: CLIPTextModel, tok: CLIPTokenizer, unet: UNet2DConditionModel) -> None:
+def save(
+    folder: Path,
+    vae: AutoencoderKL,
+    text: CLIPTextModel,
+    tok: CLIPTokenizer,
+    unet: UNet2DConditionModel,
+    aligned: bool,
+) -> None:
     scheduler = DPMSolverMultistepScheduler(**SCHEDULER)
-    # Samplers built from this config (DDIM, DDPM, ...) must not clip: scaled latents are not in [-1, 1].
-    scheduler.register_to_config(clip_sample=False)
+    # clip_sample stays off (StableDiffusionPipeline turns it off anyway: scaled latents are not in [-1, 1]). Aligned
+    # latents are the picture's colours in [-1, 1], so there every sampler that can threshold clips its x0 estimate
+    # to that range (Imagen's static thresholding: the threshold never grows past sample_max_value 1), which keeps
+    # high guidance from overshooting into colours no picture has.
+    scheduler.register_to_config(clip_sample=False, thresholding=aligned, sample_max_value=1.0)
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text,
@@ -291,8 +341,12 @@ def reproduce_command(parser: argparse.ArgumentParser, args: argparse.Namespace,
         default = defaults[name]
         if name != "out" and values == (list(default) if isinstance(default, (list, tuple)) else [default]):
             continue
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            words.append(flag if value else f"--no-{flag[2:]}")
+            continue
         shown = (f"{v:g}" if isinstance(v, float) else str(v) for v in values)
-        words.append(f"--{name.replace('_', '-')} " + " ".join(shown))
+        words.append(f"{flag} " + " ".join(shown))
     return " ".join(words)
 
 
@@ -316,6 +370,48 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         choices=(1, 2),
         default=2,
         help="how much the VAE downsamples: 2 gives 16x16 latents; 1 keeps 32x32 (slower, square corners stay crisp)",
+    )
+    p.add_argument(
+        "--aligned-latents",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="latents are the picture itself, shrunk --latent-scale times, plus its grey level: samplers can clip them "
+        "to [-1, 1], so high guidance saturates colours instead of leaving the decoder's range",
+    )
+    p.add_argument(
+        "--detail-channel",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="with --aligned-latents: the fourth latent channel is learnt (what the shrunk picture loses, such as "
+        "corners) instead of the grey level",
+    )
+    p.add_argument(
+        "--frozen-text",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="keep the text encoder at its seeded random initialisation (its words stay apart) and train only "
+        "the UNet",
+    )
+    p.add_argument(
+        "--time-scale-shift",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="the timestep (and pooled caption) embedding scales and shifts every ResNet's features instead of only "
+        "shifting them (AdaGN)",
+    )
+    p.add_argument("--norm-groups", type=int, default=32, help="UNet GroupNorm groups (must divide every --channels)")
+    p.add_argument("--attention-levels", type=int, default=1, help="UNet levels, coarsest first, with cross-attention")
+    p.add_argument(
+        "--pooled-text",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also add the pooled caption to the UNet's timestep embedding",
+    )
+    p.add_argument(
+        "--beta-schedule",
+        choices=("linear", "squaredcos_cap_v2"),
+        default="linear",
+        help="noise schedule; the cosine one spends fewer steps on near-pure noise (better for small pictures)",
     )
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--ema", type=float, default=0.999)
@@ -345,7 +441,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="v keeps the x0 estimate bounded at high noise, where epsilon's blows up and garbles the background",
     )
     args = p.parse_args(argv)
+    if args.resume is not None:
+        # A later stage keeps what the saved model was trained with; its scheduler config says so.
+        saved = json.loads((args.resume / "scheduler" / "scheduler_config.json").read_text())
+        args.prediction_type, args.beta_schedule = saved["prediction_type"], saved["beta_schedule"]
+        args.aligned_latents = bool(saved.get("thresholding"))
     SCHEDULER["prediction_type"] = args.prediction_type
+    SCHEDULER["beta_schedule"] = args.beta_schedule
 
     start = time.time()
     torch.set_num_threads(args.threads)
@@ -369,9 +471,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.resume is None:
         tok = build_tokenizer(out / "tokenizer")
         vae = build_vae(args.latent_scale)
-        vae_loss = train_vae(vae, x, args.vae_steps, args.vae_batch, gen)
+        vae_loss = train_vae(
+            vae, x, args.vae_steps, args.vae_batch, gen, aligned=args.aligned_latents, detail=args.detail_channel
+        )
         text = build_text_encoder(tok, args.hidden)
-        unet = build_unet(tuple(args.channels), args.hidden, scenes.IMAGE_SIZE // args.latent_scale)
+        latent_side = scenes.IMAGE_SIZE // args.latent_scale
+        unet = build_unet(
+            tuple(args.channels),
+            args.hidden,
+            latent_side,
+            args.norm_groups,
+            args.pooled_text,
+            args.attention_levels,
+            args.time_scale_shift,
+        )
     else:
         # A later stage: same data, same tokenizer and VAE, the text encoder and UNet continue from the folder.
         previous = args.resume / "training.json"
@@ -391,7 +504,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         recon = vae.decode(encode_all(vae, x[:512])).sample.clamp(-1, 1)
         vae_psnr = float(10 * torch.log10(4.0 / F.mse_loss(recon, x[:512])))
     latents = encode_all(vae, x)
-    scaling = float(1.0 / latents.std())
+    # Pixel-space latents keep the picture's own scale, so [-1, 1] stays the range samplers clip to.
+    scaling = 1.0 if args.aligned_latents else float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scaling)
     latents = latents * scaling
     log(f"vae: train loss {vae_loss}, psnr {vae_psnr:.1f} dB, scaling_factor {scaling:.4f}")
@@ -404,10 +518,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "vae": sum(p.numel() for p in vae.parameters()),
     }
     log(f"parameters: {n_params}")
-    ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text).eval()
+    ema_unet = copy.deepcopy(unet).eval()
     noise_sched = DDPMScheduler(**SCHEDULER)
     snr = noise_sched.alphas_cumprod / (1 - noise_sched.alphas_cumprod)
-    params = list(unet.parameters()) + list(text.parameters())
+    if args.frozen_text:
+        # A frozen encoder keeps every word's features as far apart as they start; trained jointly, "square" and
+        # "circle" drift together while the UNet still draws both as blobs (measured: cosine 0.53 after 5000 steps,
+        # other words stay near 0), and squares were never learnt. Its outputs are then fixed: computed once.
+        text.requires_grad_(False).eval()
+        with torch.no_grad():
+            encoded = torch.cat([text(ids[i : i + 1024])[0] for i in range(0, len(ids), 1024)])
+            encoded_empty = text(empty[None])[0][0]
+        ema_text, params = text, list(unet.parameters())
+    else:
+        ema_text, params = copy.deepcopy(text).eval(), list(unet.parameters()) + list(text.parameters())
+        text.train()
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
     warmup = 200 if args.resume is None else 20
 
@@ -418,7 +543,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     unet.train()
-    text.train()
     stage_start = time.time()
     losses: list[float] = []
     step = 0
@@ -426,13 +550,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for step in range(args.steps):
         idx = torch.randint(0, len(latents), (args.batch,), generator=gen)
         lat = latents[idx]
-        tokens = ids[idx].clone()
         drop = torch.rand(args.batch, generator=gen) < args.caption_dropout
-        tokens[drop] = empty
+        if args.frozen_text:
+            cond = encoded[idx].clone()
+            cond[drop] = encoded_empty
+        else:
+            tokens = ids[idx].clone()
+            tokens[drop] = empty
+            cond = text(tokens)[0]
         noise = torch.randn(lat.shape, generator=gen)
         t = torch.randint(0, SCHEDULER["num_train_timesteps"], (args.batch,), generator=gen)
         noisy = noise_sched.add_noise(lat, noise, t)
-        cond = text(tokens)[0]
         pred = unet(noisy, t, encoder_hidden_states=cond).sample
         target = noise if SCHEDULER["prediction_type"] == "epsilon" else noise_sched.get_velocity(lat, noise, t)
         per_sample = ((pred - target) ** 2).mean(dim=(1, 2, 3))
@@ -448,13 +576,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         lr_sched.step()
         decay = min(args.ema, (1 + step) / (10 + step))
         ema_update(ema_unet, unet, decay)
-        ema_update(ema_text, text, decay)
+        if not args.frozen_text:
+            ema_update(ema_text, text, decay)
         losses.append(float(loss))
         if step % 100 == 0:
             rate = (step + 1) / (time.time() - stage_start)
             log(f"step {step}/{args.steps} loss(avg100) {np.mean(losses[-100:]):.4f} {rate:.2f} it/s")
         if (step + 1) % args.save_every == 0:
-            save(out, vae, ema_text, tok, ema_unet)
+            save(out, vae, ema_text, tok, ema_unet, args.aligned_latents)
             record["checkpoint_step"] = step + 1
             (out / "training.json").write_text(json.dumps(record, indent=2))
             log(f"checkpoint saved at step {step + 1}")
@@ -465,7 +594,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             log(f"wall-clock budget reached at step {step + 1}")
             break
 
-    save(out, vae, ema_text, tok, ema_unet)
+    save(out, vae, ema_text, tok, ema_unet, args.aligned_latents)
     record.update(
         {
             "checkpoint_step": step + 1,

@@ -202,7 +202,7 @@ def render(scene: Scene, size: int = IMAGE_SIZE) -> Image.Image:
         if p.thing.shape == "circle":
             draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
         elif p.thing.shape == "square":
-            s = r * 0.85  # a square looks as large as a circle of the same nominal size
+            s = r  # as wide as a circle of the same size: its corners then hold enough pixels to be learnt
             draw.rectangle((x - s, y - s, x + s, y + s), fill=fill)
         else:
             draw.polygon([(x, y - r), (x + r, y + r * 0.8), (x - r, y + r * 0.8)], fill=fill)
