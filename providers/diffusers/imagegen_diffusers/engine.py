@@ -38,6 +38,7 @@ from . import images as imaging
 from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
+from .guidance import after_step, tensor_inputs
 from .models import ModelInfo, Source, hub_advice, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
 from .schedulers import Sampler, describe_scheduler, make_scheduler
@@ -102,6 +103,8 @@ class Job:
     seeds: list[int]
     steps: int
     guidance: float
+    #: The share of the steps that keep classifier-free guidance (see ``guidance.py``).
+    guidance_cutoff: float = 1.0
     negative_prompt: str | None = None
     sampler: Sampler | None = None
     strength: float | None = None
@@ -581,12 +584,15 @@ class LoadedModel:
         progress = job.progress
         cancel = job.cancel
         first = job.index + start
+        cutting = job.guidance > 1 and job.guidance_cutoff < 1
 
         def on_step(p: Any, i: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             nonlocal progress
             total = int(getattr(p, "_num_timesteps", 0) or job.steps)
             if cancel is not None and cancel.is_set():
                 raise _Stop(i + 1, total)
+            if cutting:
+                kwargs = after_step(p, i, total, job.guidance_cutoff, kwargs)
             if progress is not None:
                 try:
                     progress(ProgressEvent("denoise", i + 1, total, first))
@@ -599,6 +605,8 @@ class LoadedModel:
             "prompt": [job.prompt] * count, "num_inference_steps": job.steps, "guidance_scale": job.guidance,
             "generator": generators, "output_type": "pil", "callback_on_step_end": on_step,
         }
+        if cutting:
+            kwargs["callback_on_step_end_tensor_inputs"] = tensor_inputs(pipe)
         if job.negative_prompt:
             kwargs["negative_prompt"] = [job.negative_prompt] * count
         if job.clip_skip is not None:

@@ -64,9 +64,10 @@ class ModelInfo:
     text_layers: int | None = None
     cross_attention_dim: int | None = None
     config_dir: str | None = None
-    #: The model's own recommended (steps, guidance) from its folder's ``imagegen.json``, when it ships one.
+    #: The model's own recommended (steps, guidance, guidance cutoff) from its folder's ``imagegen.json``.
     recommended_steps: int | None = None
     recommended_guidance: float | None = None
+    recommended_guidance_cutoff: float | None = None
 
     @property
     def native_side(self) -> int:
@@ -152,23 +153,26 @@ def family_of_configs(index: Mapping[str, Any], unet: Mapping[str, Any], text_en
     return "sd1"
 
 
-#: A model folder may ship this file with the sampling defaults it was tuned for: ``{"steps": 20, "guidance": 1.5}``.
+#: A model folder may ship this file with the sampling defaults it was tuned for:
+#: ``{"steps": 20, "guidance": 7.0, "guidance_cutoff": 0.4}`` (each optional).
 RECOMMENDED_FILE = "imagegen.json"
 
 
-def _recommended(folder: str, label: str) -> tuple[int | None, float | None]:
-    """(steps, guidance) a folder's ``imagegen.json`` recommends; (None, None) when it ships none."""
+def _recommended(folder: str, label: str) -> tuple[int | None, float | None, float | None]:
+    """(steps, guidance, guidance cutoff) a folder's ``imagegen.json`` recommends; None for what it leaves out."""
     path = os.path.join(folder, RECOMMENDED_FILE)
     if not os.path.isfile(path):
-        return None, None
+        return None, None, None
     data = _read_json(path, label)
-    steps, guidance = data.get("steps"), data.get("guidance")
+    steps, guidance, cutoff = data.get("steps"), data.get("guidance"), data.get("guidance_cutoff")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
         raise ProviderUnavailable(f"{label}: {path}: 'steps' must be a whole number 1..1000; got {steps!r}")
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                  or not 0 <= guidance <= 100):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance' must be a number 0..100; got {guidance!r}")
-    return steps, None if guidance is None else float(guidance)
+    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0 < cutoff <= 1):
+        raise ProviderUnavailable(f"{label}: {path}: 'guidance_cutoff' must be a number in (0, 1]; got {cutoff!r}")
+    return steps, None if guidance is None else float(guidance), None if cutoff is None else float(cutoff)
 
 
 def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
@@ -186,7 +190,7 @@ def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
     down = unet.get("down_block_types") or ["x"] * 4
     sample = unet.get("sample_size") or _FAMILY_DEFAULTS[family][0]
     cross = unet.get("cross_attention_dim")
-    steps, guidance = _recommended(folder, label)
+    steps, guidance, cutoff = _recommended(folder, label)
     return ModelInfo(
         family=family, inpainting=int(unet.get("in_channels", 4)) == 9,
         sample_size=int(sample[0] if isinstance(sample, (list, tuple)) else sample),
@@ -198,7 +202,8 @@ def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
         text_layers=int(text_encoder["num_hidden_layers"]) if text_encoder and "num_hidden_layers" in text_encoder
         else None,
         cross_attention_dim=int(cross[0] if isinstance(cross, (list, tuple)) else cross) if cross else None,
-        config_dir=folder, recommended_steps=steps, recommended_guidance=guidance)
+        config_dir=folder, recommended_steps=steps, recommended_guidance=guidance,
+        recommended_guidance_cutoff=cutoff)
 
 
 def _folder_params(folder: str) -> int | None:

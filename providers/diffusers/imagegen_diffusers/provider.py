@@ -25,6 +25,7 @@ from imagegen.result import Cost, CostItem
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
+from .guidance import check_cutoff
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
@@ -41,7 +42,7 @@ FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
 MAX_SEED = 2**64 - 1
 #: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
-OPTIONS = ("clip_skip", "canny_low", "canny_high")
+OPTIONS = ("clip_skip", "canny_low", "canny_high", "guidance_cutoff")
 #: Environment defaults: the $/hour rate of local device time, and how many models stay loaded.
 RATE_ENV = "IMAGEGEN_GPU_USD_PER_HOUR"
 MAX_PIPELINES_ENV = "IMAGEGEN_DIFFUSERS_MAX_PIPELINES"
@@ -73,9 +74,11 @@ class DiffusersProvider:
     (folder, hub id or file) for ``controlnet`` requests. ``inpaint_model``: a dedicated inpainting model
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
     a single file). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
-    every call. ``usd_per_hour``: the rate local device time is costed at (default ``$IMAGEGEN_GPU_USD_PER_HOUR``
-    or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the Hugging Face cache for hub ids (default:
-    the standard one). ``cache``: a ``PipelineCache`` for loaded models (default: one shared by all instances).
+    every call. ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
+    model folder recommends, else 1, every step). ``usd_per_hour``: the rate local device time is costed at
+    (default ``$IMAGEGEN_GPU_USD_PER_HOUR`` or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the
+    Hugging Face cache for hub ids (default: the standard one). ``cache``: a ``PipelineCache`` for loaded models
+    (default: one shared by all instances).
     """
 
     name = "diffusers"
@@ -83,7 +86,8 @@ class DiffusersProvider:
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
                  device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
                  inpaint_model: str | None = None, inpaint_config: str | None = None, steps: int | None = None,
-                 guidance: float | None = None, scheduler: str | None = None, clip_skip: int | None = None,
+                 guidance: float | None = None, guidance_cutoff: float | None = None,
+                 scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
                  max_images_per_call: int = 4, cache_dir: str | None = None,
                  cache: PipelineCache[LoadedModel] | None = None) -> None:
@@ -117,6 +121,7 @@ class DiffusersProvider:
         self.source: Source = resolve_source(model)
         self._steps = steps
         self._guidance = None if guidance is None else float(guidance)
+        self._guidance_cutoff = None if guidance_cutoff is None else check_cutoff(guidance_cutoff)
         self._sampler: Sampler | None = resolve_sampler(scheduler) if scheduler else None
         self._clip_skip = _clip_skip(clip_skip)
         self._canny = _canny(canny)
@@ -240,7 +245,8 @@ class DiffusersProvider:
         warnings += out.warnings
         settings = out.settings or entry.settings
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
-                  "guidance": job.guidance, "family": info.family, "device": device.describe(),
+                  "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
+                  "device": device.describe(),
                   "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras]}
         if job.operation in ("img2img", "inpaint"):
             report["strength"] = job.strength
@@ -304,7 +310,8 @@ class DiffusersProvider:
             warnings.append(f"negative_prompt: has no effect at guidance {guidance:g} (classifier-free guidance is off "
                             "at 1 or below)")
         return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
-                   steps=steps, guidance=float(guidance), negative_prompt=req.negative_prompt, sampler=sampler,
+                   steps=steps, guidance=float(guidance), guidance_cutoff=options["guidance_cutoff"],
+                   negative_prompt=req.negative_prompt, sampler=sampler,
                    strength=strength, control_scale=req.control_scale, control=control, control_model=control_model,
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
@@ -324,7 +331,13 @@ class DiffusersProvider:
         low = given.get("canny_low", self._canny[0])
         high = given.get("canny_high", self._canny[1])
         canny = _canny((low, high))
-        return {"clip_skip": clip_skip, "canny_low": canny[0], "canny_high": canny[1]}
+        if "guidance_cutoff" in given:
+            cutoff = check_cutoff(given["guidance_cutoff"])
+        elif self._guidance_cutoff is not None:
+            cutoff = self._guidance_cutoff
+        else:
+            cutoff = info.recommended_guidance_cutoff or 1.0
+        return {"clip_skip": clip_skip, "canny_low": canny[0], "canny_high": canny[1], "guidance_cutoff": cutoff}
 
     async def aclose(self) -> None:
         """Drop the models this provider loaded from the cache, freeing their memory."""

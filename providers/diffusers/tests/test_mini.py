@@ -20,6 +20,7 @@ from diffusers import (
     StableDiffusionInpaintPipeline,
     StableDiffusionPipeline,
 )
+from imagegen_diffusers.guidance import cutoff_kwargs
 from imagegen_diffusers.mini import WEIGHTS_DIR, checker, scenes
 from PIL import Image
 from transformers import CLIPTokenizer
@@ -28,6 +29,8 @@ STEPS = 20
 #: What the model folder recommends (written by training/evaluate_mini.py, read by imagegen-diffusers as defaults).
 RECOMMENDED = json.loads((WEIGHTS_DIR / "imagegen.json").read_text())
 GUIDANCE = float(RECOMMENDED["guidance"])
+#: The share of the steps guidance stays on for (imagegen-diffusers applies it whatever the guidance).
+CUTOFF = float(RECOMMENDED.get("guidance_cutoff", 1.0))
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ def pipe() -> StableDiffusionPipeline:
 
 
 def _generate(pipe: StableDiffusionPipeline, captions: list[str], guidance: float, **kw) -> list[Image.Image]:
-    """One image per caption, caption i with seed i, all in one batch."""
+    """One image per caption, caption i with seed i, all in one batch, sampled as imagegen-diffusers samples it."""
     generators = [torch.Generator().manual_seed(i) for i in range(len(captions))]
+    kw = {**cutoff_kwargs(pipe, CUTOFF), **kw}
     return pipe(captions, num_inference_steps=STEPS, guidance_scale=guidance, generator=generators, **kw).images
 
 
@@ -74,7 +78,9 @@ def score_recommended(pipe, held_out) -> Score:
 
 
 @pytest.fixture(scope="module")
-def score_cfg7(pipe, held_out) -> Score:
+def score_cfg7(pipe, held_out, request) -> Score:
+    if GUIDANCE == 7.0:
+        return request.getfixturevalue("score_recommended")
     return _score(_generate(pipe, [s.caption for s in held_out], 7.0), held_out)
 
 
@@ -128,6 +134,7 @@ def test_training_record_holds_settings_and_final_metrics():
     assert record["held_out_triples"] == [list(t) for t in scenes.held_out_triples()]
     assert record["metrics"]["vae_psnr_db"] > 20
     assert record["evaluation"]["recommended_guidance"] == GUIDANCE and RECOMMENDED["steps"] == STEPS
+    assert record["evaluation"]["recommended_guidance_cutoff"] == CUTOFF
 
 
 def test_loads_as_a_stable_diffusion_pipeline_at_32_pixels(pipe):
@@ -151,9 +158,6 @@ def test_the_recommended_guidance_beats_no_guidance(score_recommended, score_cfg
     assert GUIDANCE > 1.0 and score_recommended.both > score_cfg1.both
 
 
-@pytest.mark.xfail(strict=True, reason="issue 8 asks CFG 7 > CFG 1; this model's shapes blur above guidance ~1.5 "
-                   "(measured on the held-out captions: CFG 7 colour 0.98 shape 0.54, CFG 1 colour 1.00 shape 0.74), "
-                   "so it recommends a low guidance instead")
 def test_guidance_7_beats_guidance_1(score_cfg7, score_cfg1):
     assert score_cfg7.both > score_cfg1.both
 
@@ -179,11 +183,10 @@ def test_negative_prompt_changes_the_image(pipe):
     assert np.abs(plain - negative).mean() > 1.0
 
 
-def test_another_sampler_draws_the_caption_too(pipe):
+def test_another_sampler_meets_the_same_accuracy_bar(pipe, held_out):
     ddim = StableDiffusionPipeline(**{**pipe.components, "scheduler": DDIMScheduler.from_config(pipe.scheduler.config)})
-    caption = "a yellow square on a purple background"
-    images = _generate(ddim, [caption] * 4, GUIDANCE)
-    assert sum(checker.check(im, caption).ok for im in images) >= 3
+    score = _score(_generate(ddim, [s.caption for s in held_out], GUIDANCE), held_out)
+    assert score.colour >= 0.90 and score.shape >= 0.80
 
 
 # ---------------------------------------------------------------------------------------------------------------

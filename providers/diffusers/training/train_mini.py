@@ -417,6 +417,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--caption-dropout", type=float, default=0.1)
     p.add_argument(
+        "--low-noise-dropout",
+        type=float,
+        default=None,
+        help="caption dropout below --low-noise-below instead: there the picture already shows what the caption says, "
+        "so a well-trained unconditional prediction agrees with the conditional one and guidance stops overshooting "
+        "shapes it has already drawn (measured on the 2026-11-25 weights: guidance 7 for the first 8 of 20 steps "
+        "scored shape 0.88, for all 20 steps 0.54)",
+    )
+    p.add_argument(
+        "--low-noise-below", type=int, default=600, help="the timestep below which --low-noise-dropout applies"
+    )
+    p.add_argument(
         "--min-snr", type=float, default=5.0, help="Min-SNR-gamma loss weighting (0: plain MSE); converges faster"
     )
     p.add_argument(
@@ -550,7 +562,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for step in range(args.steps):
         idx = torch.randint(0, len(latents), (args.batch,), generator=gen)
         lat = latents[idx]
-        drop = torch.rand(args.batch, generator=gen) < args.caption_dropout
+        # (drawn in this order so that earlier recorded runs reproduce)
+        coin = torch.rand(args.batch, generator=gen)
+        noise = torch.randn(lat.shape, generator=gen)
+        t = torch.randint(0, SCHEDULER["num_train_timesteps"], (args.batch,), generator=gen)
+        dropout = torch.full((args.batch,), args.caption_dropout)
+        if args.low_noise_dropout is not None:
+            dropout[t < args.low_noise_below] = args.low_noise_dropout
+        drop = coin < dropout
         if args.frozen_text:
             cond = encoded[idx].clone()
             cond[drop] = encoded_empty
@@ -558,8 +577,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tokens = ids[idx].clone()
             tokens[drop] = empty
             cond = text(tokens)[0]
-        noise = torch.randn(lat.shape, generator=gen)
-        t = torch.randint(0, SCHEDULER["num_train_timesteps"], (args.batch,), generator=gen)
         noisy = noise_sched.add_noise(lat, noise, t)
         pred = unet(noisy, t, encoder_hidden_states=cond).sample
         target = noise if SCHEDULER["prediction_type"] == "epsilon" else noise_sched.get_velocity(lat, noise, t)
