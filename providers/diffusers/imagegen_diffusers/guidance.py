@@ -11,7 +11,6 @@ guidance.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from imagegen.errors import InvalidRequest
@@ -20,11 +19,15 @@ from imagegen.errors import InvalidRequest
 STACKED = ("prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents", "image")
 
 
-def check_cutoff(value: Any, field: str = "guidance_cutoff") -> float:
+def is_cutoff(value: Any) -> bool:
     """A share of the steps in (0, 1]; 1 guides every step (the pipelines' own behaviour)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise InvalidRequest(f"{field}: expected the share of steps to guide, a number in (0, 1] (1: every step); "
-                             f"got {value!r}", field=field)
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1
+
+
+def check_cutoff(value: Any) -> float:
+    if not is_cutoff(value):
+        raise InvalidRequest("guidance_cutoff: expected the share of steps to guide, a number in (0, 1] (1: every "
+                             f"step); got {value!r}", field="guidance_cutoff")
     return float(value)
 
 
@@ -63,5 +66,4 @@ def cutoff_kwargs(pipe: Any, cutoff: float) -> dict[str, Any]:
     def on_step(p: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         return after_step(p, index, int(p.num_timesteps), cutoff, tensors)
 
-    callback: Callable[..., dict[str, Any]] = on_step
-    return {"callback_on_step_end": callback, "callback_on_step_end_tensor_inputs": tensor_inputs(pipe)}
+    return {"callback_on_step_end": on_step, "callback_on_step_end_tensor_inputs": tensor_inputs(pipe)}

@@ -19,6 +19,8 @@ from typing import Any
 
 from imagegen.errors import ProviderUnavailable
 
+from .guidance import is_cutoff
+
 __all__ = ["MINI", "ModelInfo", "Source", "checkpoint_tensors", "describe", "detect_checkpoint_family",
            "family_of_configs", "resolve_source"]
 
@@ -170,7 +172,7 @@ def _recommended(folder: str, label: str) -> tuple[int | None, float | None, flo
     if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
                                  or not 0 <= guidance <= 100):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance' must be a number 0..100; got {guidance!r}")
-    if cutoff is not None and (isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0 < cutoff <= 1):
+    if cutoff is not None and not is_cutoff(cutoff):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance_cutoff' must be a number in (0, 1]; got {cutoff!r}")
     return steps, None if guidance is None else float(guidance), None if cutoff is None else float(cutoff)
 
