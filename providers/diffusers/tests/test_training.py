@@ -86,3 +86,9 @@ def test_the_record_names_every_changed_setting_and_the_step_reached(tmp_path, k
     assert "--no-" not in command
     assert record["settings"]["snr_floor"] == 1.0
     assert record["metrics"]["wall_clock_minutes"] > 0
+
+
+def test_low_noise_dropout_applies_only_below_its_timestep():
+    t = torch.tensor([0, 599, 600, 999])
+    assert train_mini.dropout_rates(t, 0.1, None, 600).tolist() == pytest.approx([0.1] * 4)
+    assert train_mini.dropout_rates(t, 0.1, 0.5, 600).tolist() == pytest.approx([0.5, 0.5, 0.1, 0.1])

@@ -285,6 +285,14 @@ def finetune_decoder(vae: AutoencoderKL, x: torch.Tensor, steps: int, batch: int
     return loss_value
 
 
+def dropout_rates(t: torch.Tensor, rate: float, low_noise_rate: float | None, below: int) -> torch.Tensor:
+    """Each sample's chance of training on the empty caption: `rate`, or `low_noise_rate` at timesteps below `below`."""
+    rates = torch.full(t.shape, rate)
+    if low_noise_rate is not None:
+        rates[t < below] = low_noise_rate
+    return rates
+
+
 @torch.no_grad()
 def encode_all(vae: AutoencoderKL, x: torch.Tensor) -> torch.Tensor:
     return torch.cat([vae.encode(x[i : i + 512]).latent_dist.mean for i in range(0, len(x), 512)])
@@ -566,10 +574,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         coin = torch.rand(args.batch, generator=gen)
         noise = torch.randn(lat.shape, generator=gen)
         t = torch.randint(0, SCHEDULER["num_train_timesteps"], (args.batch,), generator=gen)
-        dropout = torch.full((args.batch,), args.caption_dropout)
-        if args.low_noise_dropout is not None:
-            dropout[t < args.low_noise_below] = args.low_noise_dropout
-        drop = coin < dropout
+        drop = coin < dropout_rates(t, args.caption_dropout, args.low_noise_dropout, args.low_noise_below)
         if args.frozen_text:
             cond = encoded[idx].clone()
             cond[drop] = encoded_empty
