@@ -137,6 +137,12 @@ def test_training_record_holds_settings_and_final_metrics():
     assert record["evaluation"]["recommended_guidance_cutoff"] == CUTOFF
 
 
+def test_shipped_weights_come_from_one_training_run_under_an_hour_on_two_cores():
+    record = json.loads((WEIGHTS_DIR / "training.json").read_text())
+    assert "previous_stages" not in record and record["settings"]["resume"] is None
+    assert record["settings"]["threads"] == 2 and record["metrics"]["wall_clock_minutes"] < 60
+
+
 def test_loads_as_a_stable_diffusion_pipeline_at_32_pixels(pipe):
     assert pipe.vae_scale_factor * pipe.unet.config.sample_size == scenes.IMAGE_SIZE
     assert pipe.safety_checker is None

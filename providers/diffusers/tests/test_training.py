@@ -14,7 +14,10 @@ from diffusers import StableDiffusionPipeline
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
 import train_mini
 
-TINY = ["--n-train", "64", "--vae-steps", "2", "--vae-batch", "4", "--steps", "2", "--batch", "4", "--threads", "1"]
+TINY = [
+    "--n-train", "64", "--vae-steps", "2", "--vae-batch", "4", "--decoder-steps", "2", "--steps", "2", "--batch", "4",
+    "--threads", "1",
+]  # fmt: skip
 
 
 @pytest.fixture
@@ -73,7 +76,7 @@ def test_a_resumed_stage_keeps_the_saved_models_objective_and_latents(tmp_path, 
 
 def test_the_record_names_every_changed_setting_and_the_step_reached(tmp_path, keep_threads):
     out = tmp_path / "mini"
-    train_mini.main(["--out", str(out), *TINY, "--seed", "3", "--snr-floor", "1", "--pooled-text"])
+    train_mini.main(["--out", str(out), *TINY, "--seed", "3", "--snr-floor", "1", "--no-pooled-text"])
 
     record = json.loads((out / "training.json").read_text())
     command = record["reproduce"]
@@ -82,8 +85,7 @@ def test_the_record_names_every_changed_setting_and_the_step_reached(tmp_path, k
         assert expected in command
     assert "--threads 1" in command  # CPU sums round differently with another thread count
     assert "--lr" not in command
-    assert "--pooled-text" in command and "--aligned-latents" not in command  # flags: named only when changed
-    assert "--no-" not in command
+    assert "--no-pooled-text" in command and "--aligned-latents" not in command  # flags: named only when changed
     assert record["settings"]["snr_floor"] == 1.0
     assert record["metrics"]["wall_clock_minutes"] > 0
 

@@ -32,7 +32,7 @@ from imagegen_diffusers.mini import checker, scenes
 
 STEPS = 20
 GUIDANCE_CANDIDATES = (1.0, 1.5, 2.0, 3.0, 5.0, 7.0)
-CUTOFF_CANDIDATES = (1.0, 0.5, 0.4, 0.3)
+CUTOFF_CANDIDATES = (1.0, 0.5, 0.4, 0.3, 0.2)
 
 
 def load(folder: Path) -> Any:
