@@ -19,6 +19,11 @@ from imagegen.errors import InvalidRequest
 STACKED = ("prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents", "image")
 
 
+def is_guidance(value: Any) -> bool:
+    """A classifier-free guidance scale in 0..100 (1: the prompt alone, no guidance)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= 100
+
+
 def is_cutoff(value: Any) -> bool:
     """A share of the steps in (0, 1]; 1 guides every step (the pipelines' own behaviour)."""
     return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value <= 1

@@ -19,10 +19,10 @@ from typing import Any
 
 from imagegen.errors import ProviderUnavailable
 
-from .guidance import is_cutoff
+from .guidance import is_cutoff, is_guidance
 
 __all__ = ["MINI", "ModelInfo", "Source", "checkpoint_tensors", "describe", "detect_checkpoint_family",
-           "family_of_configs", "resolve_source"]
+           "family_of_configs", "is_steps", "resolve_source"]
 
 #: The embedded model's id: ``diffusers:imagegen-mini``.
 MINI = "imagegen-mini"
@@ -160,6 +160,11 @@ def family_of_configs(index: Mapping[str, Any], unet: Mapping[str, Any], text_en
 RECOMMENDED_FILE = "imagegen.json"
 
 
+def is_steps(value: Any) -> bool:
+    """A number of sampling steps: a whole number 1..1000."""
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= 1000
+
+
 def _recommended(folder: str, label: str) -> tuple[int | None, float | None, float | None]:
     """(steps, guidance, guidance cutoff) a folder's ``imagegen.json`` recommends; None for what it leaves out."""
     path = os.path.join(folder, RECOMMENDED_FILE)
@@ -167,10 +172,9 @@ def _recommended(folder: str, label: str) -> tuple[int | None, float | None, flo
         return None, None, None
     data = _read_json(path, label)
     steps, guidance, cutoff = data.get("steps"), data.get("guidance"), data.get("guidance_cutoff")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+    if steps is not None and not is_steps(steps):
         raise ProviderUnavailable(f"{label}: {path}: 'steps' must be a whole number 1..1000; got {steps!r}")
-    if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
-                                 or not 0 <= guidance <= 100):
+    if guidance is not None and not is_guidance(guidance):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance' must be a number 0..100; got {guidance!r}")
     if cutoff is not None and not is_cutoff(cutoff):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance_cutoff' must be a number in (0, 1]; got {cutoff!r}")

@@ -25,9 +25,9 @@ from imagegen.result import Cost, CostItem
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
-from .guidance import check_cutoff
+from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
-from .models import MINI, ModelInfo, Source, describe, resolve_source
+from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
 from .schedulers import Sampler, resolve_sampler
 
@@ -97,10 +97,9 @@ class DiffusersProvider:
         parse_device(device)
         if dtype is not None and dtype not in DTYPES:
             raise InvalidRequest(f"dtype: expected one of {', '.join(DTYPES)} or None; got {dtype!r}", field="dtype")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 1000):
+        if steps is not None and not is_steps(steps):
             raise InvalidRequest(f"steps: expected a whole number 1..1000; got {steps!r}", field="steps")
-        if guidance is not None and (isinstance(guidance, bool) or not isinstance(guidance, (int, float))
-                                     or not 0 <= guidance <= 100):
+        if guidance is not None and not is_guidance(guidance):
             raise InvalidRequest(f"guidance: expected a number 0..100; got {guidance!r}", field="guidance")
         if isinstance(max_images_per_call, bool) or not isinstance(max_images_per_call, int) or max_images_per_call < 1:
             raise InvalidRequest(f"max_images_per_call: expected a whole number >= 1; got {max_images_per_call!r}",
