@@ -26,7 +26,7 @@ from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import providers, register_provider
-from .result import Attempt, Cost, GeneratedImage, GenerationResult
+from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
 
 __version__ = "0.1.0"
@@ -46,6 +46,7 @@ __all__ = [
     "GenerateParams",
     "GeneratedImage",
     "GenerationResult",
+    "GenerationWarning",
     "ImageGenError",
     "ImageMetadata",
     "InvalidRequest",

@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import ImageGenError, InvalidRequest
 from .imageio import ImageData
 from .params import GenerateParams, build_params
-from .result import Cost, GeneratedImage, GenerationResult
+from .prompt import prompt_request
+from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
+from .scoring import Scorer, check_select
 
 if TYPE_CHECKING:
-    from .client import Client, Partial, ProviderSpec, Scorer
+    from .client import Client, Partial, ProviderSpec
 
 __all__ = ["BatchItem", "item_name", "prepare"]
 
@@ -49,7 +51,7 @@ class _Job:
     client: Client
     prompts: list[str]
     names: list[str]
-    params: GenerateParams
+    params: list[GenerateParams]
     provider: ProviderSpec | Sequence[ProviderSpec] | None
     concurrency: int
     out_dir: str | None
@@ -71,23 +73,23 @@ class _Job:
 
     def _paths(self, i: int) -> list[str]:
         assert self.out_dir is not None
-        kept = self.select if self.select is not None else self.params.n  # best-of-n saves only the k kept
+        kept = self.select if self.select is not None else self.params[i].n  # best-of-n saves only the k kept
         return [os.path.join(self.out_dir, f"{self.names[i]}-{k}.png") for k in range(kept)]
 
     async def _item(self, i: int) -> BatchItem:
-        prompt = self.prompts[i]
+        prompt, params = self.prompts[i], self.params[i]
         paths = self._paths(i) if self.out_dir is not None else []
         on_disk = [k for k, p in enumerate(paths) if self.skip_existing and os.path.exists(p)]
         if paths and len(on_disk) == len(paths):
             return _from_disk(prompt, paths)
         if self.select is not None:  # the kept k come from one run of n: all again, or nothing
             on_disk = []
-        missing = [k for k in range(len(paths) or self.params.n) if k not in on_disk]
+        missing = [k for k in range(len(paths) or params.n) if k not in on_disk]
         try:
             if not on_disk:
-                result = await self._generate(prompt, self.params)
+                result = await self._generate(prompt, params)
             else:
-                result = await self._fill(prompt, paths, on_disk, missing)
+                result = await self._fill(prompt, params, paths, on_disk, missing)
         except ImageGenError as exc:
             if paths and exc.images:  # paid for: keep them even though the item failed
                 _save(exc.images, [paths[k] for k in missing])
@@ -100,14 +102,15 @@ class _Job:
         return await self.client.agenerate(prompt, params, provider=self.provider, partial=self.partial,
                                            select=self.select, scorer=self.scorer)
 
-    async def _fill(self, prompt: str, paths: list[str], on_disk: list[int], missing: list[int]) -> GenerationResult:
+    async def _fill(self, prompt: str, params: GenerateParams, paths: list[str], on_disk: list[int],
+                    missing: list[int]) -> GenerationResult:
         """Generate (and save) only the images not yet on disk; with a seed, image k keeps seed + k.
         The result holds all of the item's images, in order."""
-        base = {k: getattr(self.params, k) for k in self.params.model_fields_set}
-        if self.params.seed is None:
+        base = {k: getattr(params, k) for k in params.model_fields_set}
+        if params.seed is None:
             parts = [await self._generate(prompt, build_params({**base, "n": len(missing)}))]
         else:
-            parts = [await self._generate(prompt, build_params({**base, "n": 1, "seed": self.params.seed + k}))
+            parts = [await self._generate(prompt, build_params({**base, "n": 1, "seed": params.seed + k}))
                      for k in missing]
         made = [im for part in parts for im in part.images]
         _save(made, [paths[k] for k in missing])
@@ -118,8 +121,8 @@ class _Job:
         return GenerationResult(
             images=[images[k] for k in sorted(images)], provider=last.provider, model=last.model, prompt=prompt,
             cost=Cost.combine(costs),
-            warnings=[f"skip_existing: {len(on_disk)} of {len(paths)} images were already on disk; made the "
-                      f"other {len(missing)}"] + [w for p in parts for w in p.warnings],
+            warnings=[GenerationWarning(f"skip_existing: {len(on_disk)} of {len(paths)} images were already on disk; "
+                                        f"made the other {len(missing)}")] + [w for p in parts for w in p.warnings],
             timings=last.timings, attempts=[a for p in parts for a in p.attempts], request_id=last.request_id,
             params=last.params)
 
@@ -156,7 +159,8 @@ def _from_disk(prompt: str, paths: list[str]) -> GenerationResult:
     return GenerationResult(
         images=images, provider=str(first.get("provider", "")), model=str(first.get("model", "")), prompt=prompt,
         cost=Cost(usd=0.0, source="skipped"),
-        warnings=[f"skip_existing: all {len(paths)} images are already on disk; nothing was generated"],
+        warnings=[GenerationWarning(f"skip_existing: all {len(paths)} images are already on disk; nothing was "
+                                    "generated")],
         request_id=str(first.get("request_id", "")), params=dict(first.get("params", {})))
 
 
@@ -166,14 +170,16 @@ def prepare(client: Client, prompts: Iterable[str], params: GenerateParams | Map
             names: Sequence[str] | None = None, partial: Partial | None = None, select: int | None = None,
             scorer: Scorer | None = None, **kwargs: Any) -> _Job:
     """Validate a whole batch up front (bad input fails before anything is sent) and plan it."""
-    from .client import _check_select, _partial, _prompt_text
+    from .client import _partial
 
     if isinstance(prompts, str):
         raise InvalidRequest("prompts: expected a list of prompts; got a single string (wrap it in a list)",
                              field="prompts")
-    texts = [_prompt_text(p) for p in prompts]
-    request = build_params(params, **kwargs)
-    _check_select(select, scorer, request.n)
+    planned = [prompt_request(p, params, **kwargs) for p in prompts]
+    texts = [text for text, _ in planned]
+    requests = [request for _, request in planned]
+    for request in requests or [build_params(params, **kwargs)]:  # an empty batch still checks its params
+        check_select(select, scorer, request.n)
     if partial is not None:
         _partial(partial)
     if concurrency is None:
@@ -182,7 +188,7 @@ def prepare(client: Client, prompts: Iterable[str], params: GenerateParams | Map
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise InvalidRequest(f"concurrency: must be a whole number >= 1; got {concurrency!r}", field="concurrency")
     if names is None:
-        stems = [item_name(i, t, request) for i, t in enumerate(texts)]
+        stems = [item_name(i, t, r) for i, (t, r) in enumerate(planned)]
     else:
         stems = [str(n) for n in names]
         if len(stems) != len(texts):
@@ -193,6 +199,6 @@ def prepare(client: Client, prompts: Iterable[str], params: GenerateParams | Map
                                  field="names")
         if len(set(stems)) != len(stems):
             raise InvalidRequest("names: must be unique", field="names")
-    return _Job(client=client, prompts=texts, names=stems, params=request, provider=provider,
+    return _Job(client=client, prompts=texts, names=stems, params=requests, provider=provider,
                 concurrency=concurrency, out_dir=os.fspath(out_dir) if out_dir is not None else None,
                 skip_existing=bool(skip_existing), partial=partial, select=select, scorer=scorer)

@@ -23,9 +23,11 @@ from rich.table import Table
 
 from . import errors
 from .client import Client
+from .params import OPERATIONS
 from .provider import Capabilities, ProgressCallback, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import providers as installed_providers
 from .registry import resolve_provider
+from .result import format_usd
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -191,10 +193,6 @@ def emit_json(payload: Any) -> None:
     sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
-
-
 # -- generate ---------------------------------------------------------------------------------------
 
 Opt = typer.Option
@@ -281,7 +279,7 @@ def generate(
         share = None if result.cost.usd is None else result.cost.usd / max(len(paths), 1)
         for path, im in zip(paths, result.images, strict=True):
             table.add_row(path, str(im.seed), f"{im.width}x{im.height}", f"{result.provider}:{result.model}",
-                          usd(share), f"{elapsed:.2f}s")
+                          format_usd(share), f"{elapsed:.2f}s")
         out.print(table)
         if same is not None:
             verdict = "identical to" if all(same) else "DIFFERENT from"
@@ -368,7 +366,7 @@ def compare(
     table = Table("provider", "images", "failed", "mean latency", "cost", "mean score")
     for row in cmp.table():
         table.add_row(row["provider"], str(row["images"]), str(row["failed"]),
-                      "-" if row["latency_s"] is None else f"{row['latency_s']:.2f}s", usd(row["cost_usd"]),
+                      "-" if row["latency_s"] is None else f"{row['latency_s']:.2f}s", format_usd(row["cost_usd"]),
                       "-" if row["score"] is None else f"{row['score']:.2f}")
     out.print(table)
     out.print(f"grid:   {paths['grid']}\nreport: {paths['report']}\njson:   {paths['json']}")
@@ -387,7 +385,6 @@ def _exit_for(failures: Sequence[errors.ImageGenError]) -> typer.Exit:
 # -- providers, costs, info -------------------------------------------------------------------------
 
 MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
-_OPS = ("txt2img", "img2img", "inpaint", "variation", "controlnet")
 _PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style")
 
 
@@ -408,7 +405,7 @@ def provider_matrix(specs: Sequence[str] | None = None) -> str:
 
     ``specs`` default to each installed provider's default model. Midjourney is always listed, as
     not supported (it has no official API)."""
-    header = ["provider", "model", "sizes", "images/call", *_OPS, *_PARAMS]
+    header = ["provider", "model", "sizes", "images/call", *OPERATIONS, *_PARAMS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for spec in specs if specs is not None else _default_specs():
         name, _, model = spec.partition(":")
@@ -420,7 +417,7 @@ def provider_matrix(specs: Sequence[str] | None = None) -> str:
             lines.append(f"| {name} | {model or '—'} | unavailable here: {reason} |" + " |" * (len(header) - 3))
             continue
         cells = [inst.name, inst.model, _sizes_brief(caps), str(caps.max_images_per_call)]
-        cells += ["✓" if op in caps.operations else "—" for op in _OPS]
+        cells += ["✓" if op in caps.operations else "—" for op in OPERATIONS]
         cells += ["✓" if p in caps.supports else "—" for p in _PARAMS]
         lines.append("| " + " | ".join(cells) + " |")
     name, model, note = MIDJOURNEY_ROW
@@ -456,7 +453,8 @@ def list_providers(
         except Exception as exc:
             table.add_row(name, found.get(name, "?"), s.partition(":")[2] or "—", f"unavailable: {exc}", "", "")
             continue
-        table.add_row(inst.name, found.get(name, "?"), inst.model, " ".join(o for o in _OPS if o in caps.operations),
+        table.add_row(inst.name, found.get(name, "?"), inst.model,
+                      " ".join(o for o in OPERATIONS if o in caps.operations),
                       " ".join(p for p in _PARAMS if p in caps.supports), caps.describe_sizes())
     out.print(table)
     say("note", "midjourney is not supported: Midjourney offers no official API")
@@ -587,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUDGET
     except errors.AllProvidersFailed as exc:
         say("provider failed", _one_line(exc))
-        return EXIT_BUDGET if _exit_for(exc.details.get("errors", [])).exit_code == EXIT_BUDGET else EXIT_PROVIDER
+        return EXIT_BUDGET if _exit_for(exc.errors).exit_code == EXIT_BUDGET else EXIT_PROVIDER
     except errors.ImageGenError as exc:
         say("provider failed", _one_line(exc))
         return EXIT_PROVIDER

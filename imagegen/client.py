@@ -5,7 +5,7 @@ re-normalized for its own capabilities; every planned call goes through, in this
 provider's concurrency slot, its requests-per-minute pacing, the budget reservation, the call
 itself (with ``timeout``), then settlement and one ledger row per attempt. ``RateLimited`` and
 ``TransientError`` are retried by ``RetryPolicy``; when a provider is exhausted by an error in
-``fallback`` the next provider takes over, with a ``fallback:`` warning in the result.
+``fallback`` the next provider takes over, with a ``fallback`` warning in the result.
 
 The sync API runs coroutines on one shared event loop in a daemon thread, so it works the same
 from plain scripts and from inside a running loop (Jupyter), and async SDK clients that bind to
@@ -18,17 +18,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import inspect
 import logging
 import os
-import re
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .budget import Budget, Hold, UnknownCostPolicy
+from .checks import check_timeout
 from .errors import (
     AllProvidersFailed,
     BudgetExceeded,
@@ -40,16 +39,19 @@ from .errors import (
 )
 from .imageio import cover_resize
 from .ledger import Ledger, LedgerEntry
-from .metadata import redact
 from .normalize import Plan, normalize
-from .params import GenerateParams, build_params
+from .params import GenerateParams
+from .prompt import prompt_request
 from .provider import Provider, ProviderRequest, ProviderResponse
 from .registry import default_provider_spec, resolve_provider
-from .result import Attempt, Cost, GeneratedImage, GenerationResult
+from .result import Attempt, AttemptStatus, Cost, CostSource, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy, retrying
+from .scoring import Scorer, check_select, select_best
+from .scrub import LazySecrets, redact, scrub_error, secrets_of
 
 if TYPE_CHECKING:
     from .batch import BatchItem
+    from .compare import Comparison
 
 __all__ = ["DEFAULT_FALLBACK", "Client", "agenerate", "generate"]
 
@@ -58,7 +60,6 @@ logger = logging.getLogger("imagegen")
 T = TypeVar("T")
 ProviderSpec = str | Provider
 Partial = Literal["return", "raise"]
-Scorer = Callable[[list[GeneratedImage], str], Sequence[float] | Awaitable[Sequence[float]]]
 PerProvider = int | float | Mapping[str, int | float] | None
 
 #: Errors that hand a request to the next provider by default. Add ``ContentPolicyError``,
@@ -165,74 +166,17 @@ class _Pace:
             await self._policy.sleep(start - now)
 
 
-# -- secrets -----------------------------------------------------------------------------------
-
-_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token|password|passwd|credential|authorization)", re.I)
-_SECRET_SHAPE = re.compile(r"(sk-[A-Za-z0-9_\-]{12,}|AIza[0-9A-Za-z_\-]{30,}|Bearer\s+[A-Za-z0-9._\-]{8,})")
-REDACTED = "[redacted]"
-
-
-def _secrets_of(*objects: Any) -> list[str]:
-    found = [v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= 8]
-    seen: set[int] = set()
-    stack = [o for o in objects if o is not None]
-    while stack:  # the provider, and the SDK client it holds (one level down)
-        obj = stack.pop()
-        if id(obj) in seen or not hasattr(obj, "__dict__"):
-            continue
-        seen.add(id(obj))
-        for key, value in vars(obj).items():
-            if isinstance(value, str) and len(value) >= 8 and _SECRET_NAME.search(key):
-                found.append(value)
-            elif obj in objects and key.lstrip("_") in ("client", "sdk", "async_client"):
-                stack.append(value)
-    return sorted(set(found), key=len, reverse=True)
-
-
-class _LazySecrets:
-    """``_secrets_of(*objects)``, worked out on first use: only an error needs scrubbing, and
-    scanning the environment on every call costs more than the rest of a call's bookkeeping."""
-
-    def __init__(self, *objects: Any) -> None:
-        self._objects = objects
-        self._values: list[str] | None = None
-
-    def __iter__(self) -> Iterator[str]:
-        if self._values is None:
-            self._values = _secrets_of(*self._objects)
-        return iter(self._values)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with known secret values and anything shaped like an API key replaced."""
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return _SECRET_SHAPE.sub(REDACTED, text)
-
-
-def _scrub_error(exc: BaseException, secrets: Iterable[str]) -> None:
-    """Scrub an error and its causes in place, so str(), repr() and tracebacks stay clean."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ImageGenError):
-            current.message = scrub(current.message, secrets)
-        current.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in current.args)
-        current = current.__cause__ or current.__context__
-
-
 # -- one request's bookkeeping -------------------------------------------------------------------
 
 @dataclasses.dataclass
 class _Run:
     request_id: str
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
-    warnings: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[GenerationWarning] = dataclasses.field(default_factory=list)
 
-    def warn(self, text: str) -> None:
-        if text not in self.warnings:
-            self.warnings.append(text)
+    def warn(self, warning: GenerationWarning) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
 
 
 class Client:
@@ -265,10 +209,7 @@ class Client:
         self.fallback_on = _fallback_classes(fallback)
         self.max_concurrency = _per_provider(max_concurrency, "max_concurrency", whole=True)
         self.rpm = _per_provider(rpm, "rpm", whole=False)
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            raise InvalidRequest(f"timeout: must be seconds > 0 or None; got {timeout!r}", field="timeout")
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
         self.partial = _partial(partial)
         self._owns_ledger = ledger is not None and not isinstance(ledger, Ledger)
         if ledger is not None and not isinstance(ledger, (Ledger, str, os.PathLike)):
@@ -333,9 +274,8 @@ class Client:
                  provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial: Partial | None = None,
                  select: int | None = None, scorer: Scorer | None = None, **kwargs: Any) -> GenerationResult:
         """Generate images; blocks until they are ready. See ``agenerate``."""
-        request = build_params(params, **kwargs)  # bad input fails here, in the caller's thread
-        _prompt_text(prompt)
-        _check_select(select, scorer, request.n)
+        _, request = prompt_request(prompt, params, **kwargs)  # bad input fails here, in the caller's thread
+        check_select(select, scorer, request.n)
         return self._loop.run(self.agenerate(prompt, request, provider=provider, partial=partial, select=select,
                                              scorer=scorer))
 
@@ -349,10 +289,9 @@ class Client:
         keeps the k best of the n images (``scorer(images, prompt) -> scores``, higher is better;
         each image gets ``info["score"]``, best first, ties in generation order).
         """
-        request = build_params(params, **kwargs)
-        text = _prompt_text(prompt)
+        text, request = prompt_request(prompt, params, **kwargs)
         mode = _partial(partial) if partial is not None else self.partial
-        _check_select(select, scorer, request.n)
+        check_select(select, scorer, request.n)
         chain = self._chain(provider)
         run = _Run(request_id=uuid.uuid4().hex)
         failures: list[tuple[str, ImageGenError]] = []
@@ -363,20 +302,20 @@ class Client:
             try:
                 prov = self._resolve(spec, label)
                 label = spec_of(prov)
-                secrets = _LazySecrets(prov)
+                secrets = LazySecrets(prov)
                 result = await self._run_provider(prov, text, request, run, mode, secrets)
             except ImageGenError as exc:
                 run.attempts[tried:] = sorted(run.attempts[tried:], key=lambda a: (a.index, a.attempt))
                 exc.provider = exc.provider or label
-                _scrub_error(exc, secrets or _secrets_of())
+                scrub_error(exc, secrets or secrets_of())
                 if len(run.attempts) == tried:  # nothing was sent: say why this provider was passed over
                     run.attempts.append(_skipped(label, exc))
                 failures.append((label, exc))
                 if position == len(chain) - 1 or not self._falls_back(exc):
                     break
                 nxt = chain[position + 1]
-                note = (f"fallback: {label} failed ({type(exc).__name__}: {exc.message}); "
-                        f"trying {nxt if isinstance(nxt, str) else spec_of(nxt)}")
+                note = GenerationWarning(f"fallback: {label} failed ({type(exc).__name__}: {exc.message}); "
+                                         f"trying {nxt if isinstance(nxt, str) else spec_of(nxt)}", kind="fallback")
                 run.warn(note)
                 logger.warning("imagegen %s", note)
                 continue
@@ -384,7 +323,7 @@ class Client:
             result.warnings = run.warnings + [w for w in result.warnings if w not in run.warnings]
             result.attempts = list(run.attempts)
             if scorer is not None:
-                await _select(result, select, scorer, text)
+                await select_best(result, select, scorer, text)
             return result
         raise self._failure(failures, chain, run)
 
@@ -394,12 +333,14 @@ class Client:
     def _failure(self, failures: list[tuple[str, ImageGenError]], chain: Sequence[ProviderSpec],
                  run: _Run) -> ImageGenError:
         last = failures[-1][1]
-        last.details["attempts"] = list(run.attempts)
+        last.attempts = list(run.attempts)
+        last.request_id = run.request_id
         if len(chain) == 1 or not self._falls_back(last):
             return last
         summary = "; ".join(f"{spec}: {type(exc).__name__}: {exc.message}" for spec, exc in failures)
         error = AllProvidersFailed(f"all {len(failures)} providers failed: {summary}", attempts=run.attempts,
-                                   errors=[exc for _, exc in failures], request_id=run.request_id)
+                                   errors=[exc for _, exc in failures])
+        error.request_id = run.request_id
         error.images = [im for _, exc in failures for im in exc.images]
         error.__cause__ = last
         return error
@@ -459,8 +400,8 @@ class Client:
                 self._record(provider, req, run, secrets, number, "refused", 0.0, error=exc)
                 raise
             if not hold.known:
-                run.warn(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its calls back; "
-                         "their real cost is counted afterwards")
+                run.warn(GenerationWarning(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its "
+                                           "calls back; their real cost is counted afterwards", kind="cost"))
         sent = dataclasses.replace(req, cancel=threading.Event()) if req.cancel is None else req
         t0 = time.perf_counter()
         try:
@@ -494,20 +435,20 @@ class Client:
             raise TransientError(f"timeout: no answer within {self.timeout:g}s") from None
 
     def _record(self, provider: Provider, req: ProviderRequest, run: _Run, secrets: Iterable[str], number: int,
-                status: str, latency: float, *, error: ImageGenError | None = None,
+                status: AttemptStatus, latency: float, *, error: ImageGenError | None = None,
                 response: ProviderResponse | None = None, hold: Hold | None = None, raw: BaseException | None = None,
                 charge_estimate: bool = False) -> None:
         """Append the attempt to the result and the ledger (settling the budget) before returning."""
         cost: float | None = None
-        source: str | None = None
+        source: CostSource | None = None
         if response is not None and response.cost is not None:
             cost, source = response.cost.usd, response.cost.source
         ledger_cost = cost
-        ledger_source = source
+        ledger_source: str | None = source
         if hold is not None and hold.known and ((status == "ok" and cost is None) or charge_estimate):
             ledger_cost, ledger_source = hold.reservation.amount, "estimate"
         if error is not None:
-            _scrub_error(error, secrets)
+            scrub_error(error, secrets)
         message = error.message if error is not None else None
         error_name = type(raw).__name__ if raw is not None else (type(error).__name__ if error else None)
         run.attempts.append(Attempt(
@@ -561,18 +502,18 @@ class Client:
                       skip_existing=skip_existing, names=names, partial=partial, **kwargs)
         return await job.run()
 
-    def compare(self, prompt: str, *, providers: Sequence[ProviderSpec], seeds: Sequence[int] = (1,),
-                params: GenerateParams | Mapping[str, Any] | None = None, scorer: Any = None,
-                **kwargs: Any) -> Any:
-        """Same prompt and seeds across providers; see ``imagegen.compare``."""
+    def compare(self, prompt: Any, *, providers: Sequence[ProviderSpec], seeds: Sequence[int | None] = (1,),
+                params: GenerateParams | Mapping[str, Any] | None = None, scorer: Scorer | None = None,
+                **kwargs: Any) -> Comparison:
+        """Same prompt(s) and seeds across providers; see ``imagegen.compare``."""
         return self._loop.run(self.acompare(prompt, providers=providers, seeds=seeds, params=params, scorer=scorer,
                                             **kwargs))
 
-    async def acompare(self, prompt: str, *, providers: Sequence[ProviderSpec], seeds: Sequence[int] = (1,),
-                       params: GenerateParams | Mapping[str, Any] | None = None, scorer: Any = None,
-                       **kwargs: Any) -> Any:
+    async def acompare(self, prompt: Any, *, providers: Sequence[ProviderSpec], seeds: Sequence[int | None] = (1,),
+                       params: GenerateParams | Mapping[str, Any] | None = None, scorer: Scorer | None = None,
+                       **kwargs: Any) -> Comparison:
         """Async ``compare``."""
-        from .compare import run_comparison  # type: ignore[import-not-found,unused-ignore]
+        from .compare import run_comparison
 
         return await run_comparison(self, prompt, providers=providers, seeds=seeds, params=params, scorer=scorer,
                                     **kwargs)
@@ -664,35 +605,6 @@ def _partial(value: Any) -> Partial:
     return value  # type: ignore[no-any-return]
 
 
-def _check_select(select: int | None, scorer: Scorer | None, n: int) -> None:
-    if select is None:
-        return
-    if isinstance(select, bool) or not isinstance(select, int) or select < 1:
-        raise InvalidRequest(f"select: must be a whole number >= 1; got {select!r}", field="select")
-    if select > n:
-        raise InvalidRequest(f"select: cannot keep {select} of n={n} images; use select <= n", field="select")
-    if scorer is None or not callable(scorer):
-        raise InvalidRequest("select: needs scorer=fn(images, prompt) -> scores to pick the best", field="scorer")
-
-
-async def _select(result: GenerationResult, select: int | None, scorer: Scorer, prompt: str) -> None:
-    images = result.images
-    if inspect.iscoroutinefunction(scorer):
-        scores: Any = await scorer(images, prompt)
-    else:
-        scores = await asyncio.to_thread(scorer, images, prompt)
-        if inspect.isawaitable(scores):
-            scores = await scores
-    scores = [float(s) for s in scores]
-    if len(scores) != len(images):
-        raise InvalidRequest(f"scorer: returned {len(scores)} scores for {len(images)} images", field="scorer")
-    for image, score in zip(images, scores, strict=True):
-        image.info["score"] = score
-    order = sorted(range(len(images)), key=lambda i: -scores[i])  # stable: ties keep generation order
-    keep = len(images) if select is None else min(select, len(images))
-    result.images = [images[i] for i in order[:keep]]
-
-
 def _estimate(provider: Provider, req: ProviderRequest) -> Cost | None:
     estimate = getattr(provider, "estimate_cost", None)
     if estimate is None:
@@ -723,58 +635,13 @@ async def _prepare(provider: Provider, label: str) -> None:
 
 
 def _crash(exc: Exception, label: str) -> ImageGenError:
-    return ImageGenError(f"provider crashed: {type(exc).__name__}: {exc}", provider=label, crashed=True)
+    return ImageGenError(f"provider crashed: {type(exc).__name__}: {exc}", provider=label)
 
 
 def _skipped(label: str, exc: ImageGenError) -> Attempt:
     name, _, model = label.partition(":")
     return Attempt(provider=name, model=model, status="skipped", latency_s=0.0, error=type(exc).__name__,
                    message=exc.message, n=0)
-
-
-def _prompt_text(prompt: Any) -> str:
-    """A string, or an object that renders itself as one (``imagegen.Prompt``)."""
-    if isinstance(prompt, str):
-        return prompt
-    if prompt is not None and getattr(type(prompt), "__str__", None) is not object.__str__:
-        return str(prompt)
-    raise InvalidRequest(f"prompt: expected a string; got {type(prompt).__name__}", field="prompt")
-
-
-async def run_once(provider: Provider, prompt: str, params: GenerateParams, *,
-                   max_concurrency: int | None = None, request_id: str | None = None) -> GenerationResult:
-    """One provider, one user request, no retries, budget or ledger: normalize, send every
-    planned call, merge in order. Raises the first call's error with finished images on it."""
-    started = time.perf_counter()
-    label = spec_of(provider)
-    rid = request_id or uuid.uuid4().hex
-    plan = normalize(prompt, params, provider.capabilities(), provider=label, request_id=rid)
-    planned = time.perf_counter()
-    limit = asyncio.Semaphore(max_concurrency) if max_concurrency else None
-
-    async def call(req: ProviderRequest) -> tuple[ProviderResponse | ImageGenError, Attempt]:
-        t0 = time.perf_counter()
-        try:
-            if limit is None:
-                resp = await provider.generate(req)
-            else:
-                async with limit:
-                    resp = await provider.generate(req)
-        except ImageGenError as exc:
-            exc.provider = exc.provider or label
-            return exc, Attempt(provider=provider.name, model=provider.model, status="error",
-                                latency_s=time.perf_counter() - t0, error=type(exc).__name__,
-                                message=str(exc), n=req.n, index=req.index, seeds=req.seeds)
-        cost = resp.cost.usd if resp.cost else None
-        return resp, Attempt(provider=provider.name, model=provider.model, status="ok",
-                             latency_s=time.perf_counter() - t0, cost_usd=cost, n=len(resp.images),
-                             index=req.index, seeds=req.seeds, cost_source=resp.cost.source if resp.cost else None)
-
-    if len(plan.requests) == 1:
-        outcomes = [await call(plan.requests[0])]
-    else:
-        outcomes = list(await asyncio.gather(*(call(r) for r in plan.requests)))
-    return assemble(provider, prompt, plan, outcomes, started=started, planned=planned, request_id=rid)
 
 
 def assemble(provider: Provider, prompt: str, plan: Plan,
@@ -787,7 +654,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan,
     error with the finished images attached (``error.images``): paid-for images are never lost.
     """
     images: list[GeneratedImage] = []
-    warnings = list(plan.warnings)
+    warnings: list[GenerationWarning] = list(plan.warnings)
     costs: list[Cost] = []
     timings: dict[str, float] = {}
     errors: list[ImageGenError] = []
@@ -803,7 +670,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan,
             if plan.needs_resize:
                 image = _resized(image, plan.output_size)
             images.append(image)
-        warnings.extend(w for w in outcome.warnings if w not in warnings)
+        warnings.extend(GenerationWarning.of(w) for w in outcome.warnings if w not in warnings)
         if outcome.cost is not None:
             costs.append(outcome.cost)
         for key, value in outcome.timings.items():
@@ -812,16 +679,18 @@ def assemble(provider: Provider, prompt: str, plan: Plan,
     if errors and (not images or partial == "raise"):
         first = errors[0]
         first.images = images
-        first.details.setdefault("attempts", attempts)
+        first.attempts = first.attempts or attempts
         raise first
     if errors:
         wanted = sum(r.n for r in plan.requests)
         kinds = ", ".join(sorted({type(e).__name__ for e in errors}))
-        warnings.append(f"partial: {len(images)} of {wanted} images were made; {len(errors)} of "
-                        f"{len(plan.requests)} calls failed ({kinds}: {errors[0].message}); see attempts")
+        warnings.append(GenerationWarning(f"partial: {len(images)} of {wanted} images were made; {len(errors)} of "
+                                          f"{len(plan.requests)} calls failed ({kinds}: {errors[0].message}); "
+                                          "see attempts"))
     cost = Cost.combine(costs) if costs else Cost()
-    if cost.usd is None and not any(w.startswith("cost:") for w in warnings):
-        warnings.append(f"cost: {spec_of(provider)} did not report a price; cost.usd is None (unknown)")
+    if cost.usd is None and not any(w.kind == "cost" for w in warnings):
+        warnings.append(GenerationWarning(f"cost: {spec_of(provider)} did not report a price; cost.usd is None "
+                                          "(unknown)", kind="cost"))
     timings.update(normalize_s=planned - started, total_s=time.perf_counter() - started)
     return GenerationResult(images=images, provider=provider.name, model=provider.model, prompt=prompt,
                             cost=cost, warnings=warnings, timings=timings, attempts=attempts,

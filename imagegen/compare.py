@@ -12,20 +12,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import html
-import inspect
 import json
 import os
 import re
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import ImageGenError, InvalidRequest
+from .files import atomic_write
 from .params import GenerateParams, build_params
+from .prompt import prompt_request
 from .provider import Provider
-from .result import GeneratedImage, GenerationResult
+from .result import GeneratedImage, GenerationResult, GenerationWarning, format_usd
+from .scoring import Scorer, score, scorer_name
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -33,9 +35,6 @@ if TYPE_CHECKING:
     from .client import Client
 
 __all__ = ["Cell", "Comparison", "Scorer", "run_comparison"]
-
-#: ``scorer(images, prompt) -> one score per image`` (higher is better), e.g. ``imagegen.eval.ClipScorer``.
-Scorer = Callable[[list[GeneratedImage], str], Sequence[float]]
 
 
 @dataclass
@@ -64,7 +63,7 @@ class Cell:
         return self.result.cost.usd if self.result else None
 
     @property
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[GenerationWarning]:
         return list(self.result.warnings) if self.result else []
 
     @property
@@ -99,7 +98,7 @@ class Comparison:
             done = [c for c in cells if c.ok]
             costs = [c.cost_usd for c in done]
             scores = [s for c in done for s in c.scores if s is not None]
-            warnings: list[str] = []
+            warnings: list[GenerationWarning] = []
             for c in done:
                 warnings += [w for w in c.warnings if w not in warnings]
             rows.append({
@@ -160,7 +159,7 @@ class Comparison:
         """The self-contained HTML report (also written to ``path`` when given)."""
         text = render_report(self, title=title)
         if path is not None:
-            _atomic_write(os.fspath(path), text.encode("utf-8"))
+            atomic_write(path, text.encode("utf-8"))
         return text
 
     def save(self, directory: str | os.PathLike[str], *, cell_size: int = 256) -> dict[str, Any]:
@@ -174,7 +173,7 @@ class Comparison:
                                  "json": os.path.join(out, "comparison.json"), "images": images}
         self.grid(cell_size=cell_size).save(paths["grid"])
         self.to_html(paths["report"])
-        _atomic_write(paths["json"], json.dumps(self.to_dict(), indent=2, default=str).encode("utf-8"))
+        atomic_write(paths["json"], json.dumps(self.to_dict(), indent=2, default=str).encode("utf-8"))
         return paths
 
     def __repr__(self) -> str:
@@ -199,8 +198,9 @@ async def run_comparison(client: Client, prompt: Any, *, providers: Sequence[str
         raise InvalidRequest(f"seeds: each seed must appear once; got {seed_list}", field="seeds")
     if "seed" in kwargs:
         raise InvalidRequest("seed: pass seeds=[...] to compare, not seed=", field="seed")
-    texts = [_text(p) for p in prompts]
-    requests = [build_params(params, **{**_prompt_kwargs(p), **kwargs}) for p in prompts]
+    planned = [prompt_request(p, params, **kwargs) for p in prompts]
+    texts = [text for text, _ in planned]
+    requests = [request for _, request in planned]
     resolved = [client.provider(spec) for spec in providers]
     labels = [f"{p.name}:{p.model}" for p in resolved]
     if len(set(labels)) != len(labels):
@@ -228,44 +228,13 @@ async def run_comparison(client: Client, prompt: Any, *, providers: Sequence[str
             images = [im for c in done for im in c.images]
             if not images:
                 continue
-            scores = await _score(scorer, images, text)
+            scores = await score(scorer, images, text)
             pos = 0
             for c in done:
                 c.scores = [float(s) for s in scores[pos:pos + len(c.images)]]
                 pos += len(c.images)
     return Comparison(prompts=texts, providers=labels, seeds=seed_list, cells=cells,
-                      scorer=None if scorer is None else _scorer_name(scorer))
-
-
-async def _score(scorer: Scorer, images: list[GeneratedImage], prompt: str) -> list[float]:
-    out: Any = await asyncio.to_thread(scorer, images, prompt)
-    if inspect.isawaitable(out):
-        out = await out
-    scores = list(out)
-    if len(scores) != len(images):
-        raise InvalidRequest(f"scorer: returned {len(scores)} scores for {len(images)} images; it must return "
-                             "one score per image", field="scorer")
-    return [float(s) for s in scores]
-
-
-def _scorer_name(scorer: Any) -> str:
-    return str(getattr(scorer, "name", None) or getattr(scorer, "__name__", None) or type(scorer).__name__)
-
-
-def _text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        if not prompt.strip():
-            raise InvalidRequest("prompt: a prompt cannot be blank", field="prompt")
-        return prompt
-    if hasattr(prompt, "kwargs") and hasattr(prompt, "text"):
-        return str(prompt.text)
-    raise InvalidRequest(f"prompt: expected a string or imagegen.Prompt; got {type(prompt).__name__}",
-                         field="prompt")
-
-
-def _prompt_kwargs(prompt: Any) -> dict[str, Any]:
-    kw = getattr(prompt, "kwargs", None)
-    return dict(kw()) if callable(kw) else {}
+                      scorer=None if scorer is None else scorer_name(scorer))
 
 
 def _image_name(c: Cell, k: int) -> str:
@@ -293,15 +262,6 @@ def _font(size: int) -> Any:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one bitmap size
         return ImageFont.load_default()
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
 
 
 def data_url(image: GeneratedImage) -> str:
@@ -382,7 +342,8 @@ def render_report(cmp: Comparison, *, title: str) -> str:
         warnings = "".join(f"<li>{escape(w)}</li>" for w in row["warnings"] + row["errors"])
         out.append(f'<tr data-provider="{escape(row["provider"])}"><td>{escape(row["provider"])}</td>'
                    f'<td class="num">{row["images"]}</td><td class="num">{row["failed"]}</td>'
-                   f'<td class="num">{_seconds(row["latency_s"])}</td><td class="num">{_usd(row["cost_usd"])}</td>'
+                   f'<td class="num">{_seconds(row["latency_s"])}</td>'
+                   f'<td class="num">{format_usd(row["cost_usd"])}</td>'
                    f'<td class="num">{_score_text(row["score"])}</td>'
                    f'<td><ul class="warnings">{warnings}</ul></td></tr>')
     out.append("</table></section>")
@@ -416,7 +377,7 @@ def _cell_html(c: Cell) -> str:
     parts = ['<td class="cell ok">']
     for k, image in enumerate(c.images):
         score = c.scores[k] if k < len(c.scores) else None
-        meta = f"{_seconds(c.latency_s)} &middot; {_usd(c.cost_usd)}"
+        meta = f"{_seconds(c.latency_s)} &middot; {format_usd(c.cost_usd)}"
         parts.append(f'<figure><img src="{data_url(image)}" alt="{escape(c.provider)} seed {escape(image.seed)}" '
                      f'width="{image.width}" height="{image.height}" data-provider="{escape(c.provider)}" '
                      f'data-seed="{escape(image.seed)}"><figcaption>seed {escape(image.seed)} &middot; '
@@ -435,10 +396,6 @@ def _letter(j: int) -> str:
 
 def _seconds(value: float | None) -> str:
     return "&ndash;" if value is None else f"{value:.2f} s"
-
-
-def _usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
 
 
 def _score_text(value: float | None) -> str:

@@ -2,7 +2,8 @@
 
 Chunks are spliced into the PNG byte stream right after IHDR, so the pixels are never
 re-encoded and readers that stop at the first IDAT (Pillow's ``Image.open().info``) see them.
-Nothing that looks like a secret is ever written.
+Nothing that looks like a secret is ever written: entries named like secrets are dropped and
+key-shaped text is cut out (``imagegen.scrub``).
 
 ``read_metadata`` reads either entry back: the JSON one is exact, the ``parameters`` one is what
 AUTOMATIC1111, Civitai and other tools write, parsed the way A1111's PNG Info parses it.
@@ -20,24 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .scrub import redact, scrub
+
 if TYPE_CHECKING:
     from .result import GeneratedImage
 
 __all__ = ["ImageMetadata", "a1111_parameters", "parse_parameters", "png_text_chunks", "read_metadata",
-           "read_png_text", "redact", "with_png_text"]
+           "read_png_text", "with_png_text"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|passwd|authorization|credential|bearer)", re.I)
 _TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
-
-
-def redact(value: Any) -> Any:
-    """Drop mapping entries whose key names a secret, recursively."""
-    if isinstance(value, Mapping):
-        return {k: redact(v) for k, v in value.items() if not _SECRET_KEY.search(str(k))}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
 
 
 def a1111_parameters(prompt: str, params: Mapping[str, Any], *, model: str | None, seed: int | None,
@@ -79,9 +72,9 @@ def png_text_chunks(image: GeneratedImage) -> dict[str, str]:
     if image.revised_prompt:
         entry["revised_prompt"] = image.revised_prompt
     return {
-        "parameters": a1111_parameters(prompt, params, model=info.get("model"), seed=image.seed,
-                                       width=image.width, height=image.height, provider=info.get("provider")),
-        "imagegen": json.dumps(entry, ensure_ascii=False, default=str, sort_keys=True),
+        "parameters": scrub(a1111_parameters(prompt, params, model=info.get("model"), seed=image.seed,
+                                             width=image.width, height=image.height, provider=info.get("provider"))),
+        "imagegen": scrub(json.dumps(entry, ensure_ascii=False, default=str, sort_keys=True)),
     }
 
 

@@ -1,7 +1,7 @@
 """User params + a provider's capabilities -> provider requests + warnings.
 
-Every value that is changed or dropped on the way produces a warning that starts with the
-field's name (``"size: ..."``), so nothing is silently ignored; the policies in
+Every value that is changed or dropped on the way produces a ``GenerationWarning`` naming the
+field (its text starts with it, ``"size: ..."``), so nothing is silently ignored; the policies in
 ``GenerateParams`` (``size_policy``, ``unsupported``) turn those changes into errors instead.
 """
 
@@ -15,6 +15,7 @@ from typing import Any
 from .errors import UnsupportedFeature
 from .params import GenerateParams, Size
 from .provider import Capabilities, ProviderRequest
+from .result import GenerationWarning
 
 __all__ = ["Plan", "fit_size", "normalize", "resolve_size"]
 
@@ -28,7 +29,7 @@ class Plan:
     """The outcome of normalization: requests to send and what changed on the way."""
 
     requests: list[ProviderRequest]
-    warnings: list[str]
+    warnings: list[GenerationWarning]
     size: tuple[int, int]
     output_size: tuple[int, int]
     seeds: list[int | None] = field(default_factory=list)
@@ -42,7 +43,7 @@ def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provid
               request_id: str = "") -> Plan:
     """Plan the provider calls for one user request. Raises ``UnsupportedFeature`` under the
     strict policies, never for something a warning can honestly cover."""
-    warnings: list[str] = []
+    warnings: list[GenerationWarning] = []
     operation = params.resolved_operation
     if operation not in caps.operations:
         raise UnsupportedFeature(
@@ -79,7 +80,8 @@ _OPTIONAL: tuple[tuple[str, str], ...] = (
 )
 
 
-def _honoured(params: GenerateParams, caps: Capabilities, provider: str, warnings: list[str]) -> dict[str, Any]:
+def _honoured(params: GenerateParams, caps: Capabilities, provider: str,
+              warnings: list[GenerationWarning]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, capability in _OPTIONAL:
         value = getattr(params, name)
@@ -98,13 +100,15 @@ def _honoured(params: GenerateParams, caps: Capabilities, provider: str, warning
     return kept
 
 
-def _unsupported(params: GenerateParams, warnings: list[str], name: str, message: str, provider: str) -> None:
+def _unsupported(params: GenerateParams, warnings: list[GenerationWarning], name: str, message: str,
+                 provider: str) -> None:
     if params.unsupported == "error":
         raise UnsupportedFeature(f"{name}: {message}", field=name, provider=provider)
-    warnings.append(f"{name}: {message}")
+    warnings.append(GenerationWarning(f"{name}: {message}", kind="unsupported", field=name))
 
 
-def _seeds(params: GenerateParams, caps: Capabilities, provider: str, warnings: list[str]) -> list[int | None]:
+def _seeds(params: GenerateParams, caps: Capabilities, provider: str,
+           warnings: list[GenerationWarning]) -> list[int | None]:
     if "seed" not in caps.supports:
         if params.seed is not None:
             _unsupported(params, warnings, "seed",
@@ -113,15 +117,15 @@ def _seeds(params: GenerateParams, caps: Capabilities, provider: str, warnings: 
     base = params.seed if params.seed is not None else secrets.randbelow(2**32)
     modulus = caps.max_seed + 1
     if base + params.n - 1 > caps.max_seed:
-        warnings.append(f"seed: {provider} takes seeds up to {caps.max_seed}; seeds past it wrap around "
-                        f"(modulo {modulus})")
+        warnings.append(GenerationWarning(f"seed: {provider} takes seeds up to {caps.max_seed}; seeds past it "
+                                          f"wrap around (modulo {modulus})", kind="seed", field="seed"))
     return [(base + i) % modulus for i in range(params.n)]
 
 
 # -- sizes -------------------------------------------------------------------------------------
 
 def resolve_size(size: Size | None, caps: Capabilities, policy: str = "nearest", *,
-                 provider: str = "provider") -> tuple[tuple[int, int], tuple[int, int], list[str]]:
+                 provider: str = "provider") -> tuple[tuple[int, int], tuple[int, int], list[GenerationWarning]]:
     """Return (size to generate, size to deliver, warnings) for a requested size."""
     default = _default_size(caps)
     if size is None:
@@ -136,10 +140,10 @@ def resolve_size(size: Size | None, caps: Capabilities, policy: str = "nearest",
                                      f"{caps.describe_sizes()}", field="size", provider=provider)
         got = fit_size(size.aspect, wanted[0] * wanted[1], caps)
         if policy == "exact":
-            return got, wanted, [f"size: {provider} cannot make {size}; generating {got[0]}x{got[1]} "
-                                 f"and resizing/cropping to {size}"]
-        return got, got, [f"size: {provider} cannot make {size}; using {got[0]}x{got[1]} "
-                          f"(closest supported; allowed: {caps.describe_sizes()})"]
+            return got, wanted, [_size(f"size: {provider} cannot make {size}; generating {got[0]}x{got[1]} "
+                                       f"and resizing/cropping to {size}")]
+        return got, got, [_size(f"size: {provider} cannot make {size}; using {got[0]}x{got[1]} "
+                                f"(closest supported; allowed: {caps.describe_sizes()})")]
     area = default[0] * default[1]
     got = fit_size(size.aspect, area, caps)
     if _same_aspect(got[0] / got[1], size.aspect):
@@ -149,10 +153,14 @@ def resolve_size(size: Size | None, caps: Capabilities, policy: str = "nearest",
                                  f"{caps.describe_sizes()}", field="size", provider=provider)
     if policy == "exact":
         out = _crop_to_aspect(got, size.aspect)
-        return got, out, [f"size: {size} resolved to {got[0]}x{got[1]} (closest {provider} supports), "
-                          f"cropped to {out[0]}x{out[1]}"]
-    return got, got, [f"size: {size} resolved to {got[0]}x{got[1]} (aspect {got[0] / got[1]:.3g}), "
-                      f"the closest {provider} supports"]
+        return got, out, [_size(f"size: {size} resolved to {got[0]}x{got[1]} (closest {provider} supports), "
+                                f"cropped to {out[0]}x{out[1]}")]
+    return got, got, [_size(f"size: {size} resolved to {got[0]}x{got[1]} (aspect {got[0] / got[1]:.3g}), "
+                            f"the closest {provider} supports")]
+
+
+def _size(text: str) -> GenerationWarning:
+    return GenerationWarning(text, kind="size", field="size")
 
 
 def _same_aspect(a: float, b: float) -> bool:

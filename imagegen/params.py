@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -26,11 +26,12 @@ from pydantic import (
 from .errors import InvalidRequest
 from .imageio import ImageData, load_image
 
-__all__ = ["GenerateParams", "LoRA", "Operation", "Size", "build_params"]
+__all__ = ["OPERATIONS", "GenerateParams", "LoRA", "Operation", "Size", "build_params"]
 
 MAX_SEED = 2**64 - 1
+#: What a request asks for: the one list of operations, for params, capabilities and the CLI alike.
 Operation = Literal["txt2img", "img2img", "inpaint", "variation", "controlnet"]
-OPERATIONS: tuple[str, ...] = ("txt2img", "img2img", "inpaint", "variation", "controlnet")
+OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 
 _PIXELS = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
 _RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")

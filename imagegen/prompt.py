@@ -6,19 +6,23 @@ quality and negative presets are curated tag sets; any other text is used as wri
 
     p = imagegen.Prompt(subject="a red fox", action="leaping over a log", environment="snowy forest at dawn",
                         style="photo", quality="high", negative="photo")
-    imagegen.generate(p, **p.kwargs())     # a Prompt is accepted wherever a prompt string is
+    imagegen.generate(p)     # a Prompt is accepted wherever a prompt string is, with its params
+
+``prompt_request`` is the one way a prompt and its params become a request: ``generate``,
+``compare`` and batches all go through it, so a ``Prompt`` means the same everywhere.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidRequest
+from .params import GenerateParams, build_params
 
-__all__ = ["NEGATIVE_PRESETS", "QUALITY_PRESETS", "STYLE_PRESETS", "Prompt"]
+__all__ = ["NEGATIVE_PRESETS", "QUALITY_PRESETS", "STYLE_PRESETS", "Prompt", "prompt_request", "prompt_text"]
 
 #: Style name -> tags. Names are matched case-insensitively; other text is used as written.
 STYLE_PRESETS: dict[str, str] = {
@@ -102,8 +106,6 @@ class Prompt(BaseModel):
     @field_validator("params")
     @classmethod
     def _valid_params(cls, v: dict[str, Any]) -> dict[str, Any]:
-        from .params import build_params
-
         build_params(v)  # raises InvalidRequest naming the bad field
         return v
 
@@ -133,6 +135,28 @@ class Prompt(BaseModel):
 
     def __str__(self) -> str:
         return self.text
+
+
+def prompt_text(prompt: Any) -> str:
+    """The text of a prompt: a string as it is, an ``imagegen.Prompt`` (or any object that renders
+    itself) as its text; anything else is an ``InvalidRequest``."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, Prompt):
+        return prompt.text
+    if prompt is not None and getattr(type(prompt), "__str__", None) is not object.__str__:
+        return str(prompt)
+    raise InvalidRequest(f"prompt: expected a string or imagegen.Prompt; got {type(prompt).__name__}",
+                         field="prompt")
+
+
+def prompt_request(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None,
+                   **overrides: Any) -> tuple[str, GenerateParams]:
+    """(text, validated params) for one request. A ``Prompt``'s own params (its negative prompt, its
+    ``params``) apply over ``params``; keyword ``overrides`` apply over both."""
+    text = prompt_text(prompt)
+    carried = prompt.kwargs() if isinstance(prompt, Prompt) else {}
+    return text, build_params(params, **{**carried, **overrides})
 
 
 def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -1,7 +1,16 @@
-"""The provider contract: what a backend declares (``Capabilities``) and what it is sent.
+"""The provider SPI: everything a provider package needs from imagegen, in one import.
 
 A provider only ever sees ``ProviderRequest``s that ``normalize`` has already made valid for its
-capabilities, so backends stay small: translate the request, call the model, map errors.
+capabilities, so backends stay small: translate the request, call the model, map errors. Provider
+packages import ``imagegen`` and ``imagegen.provider`` only (their tests may also use
+``imagegen.testing``)::
+
+    from imagegen.provider import (Capabilities, Cost, GeneratedImage, ProviderRequest, ProviderResponse,
+                                   RateLimited, TransientError, scrub)
+
+``SPEC_VERSION`` is the version of this contract. A provider may say which version it was written
+for with a ``spec_version`` class attribute (default 1); imagegen refuses one written for a newer
+contract than it knows, with ``ProviderUnavailable``, instead of failing in the middle of a call.
 """
 
 from __future__ import annotations
@@ -10,20 +19,72 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from .errors import ImageGenError
+from .checks import check_timeout
+from .errors import (
+    AllProvidersFailed,
+    AuthenticationError,
+    BudgetExceeded,
+    ContentPolicyError,
+    ImageGenError,
+    InvalidRequest,
+    ProviderUnavailable,
+    RateLimited,
+    TransientError,
+    UnsupportedFeature,
+)
+from .imageio import ImageData, encode_png, sniff
+from .params import OPERATIONS, LoRA, Operation
+from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
+from .retry import retry_after_seconds
+from .scrub import REDACTED, redact, scrub, scrub_error
 
-if TYPE_CHECKING:
-    from .imageio import ImageData
-    from .params import LoRA
-    from .result import Cost, GeneratedImage
-
-__all__ = ["Capabilities", "ProgressEvent", "Provider", "ProviderRequest", "ProviderResponse", "gather_calls"]
+__all__ = [
+    "OPERATIONS",
+    "REDACTED",
+    "SPEC_VERSION",
+    "SUPPORTABLE",
+    "AllProvidersFailed",
+    "AuthenticationError",
+    "BudgetExceeded",
+    "Capabilities",
+    "ContentPolicyError",
+    "Cost",
+    "CostItem",
+    "CostSource",
+    "GeneratedImage",
+    "GenerationWarning",
+    "ImageData",
+    "ImageGenError",
+    "InvalidRequest",
+    "LoRA",
+    "Operation",
+    "ProgressCallback",
+    "ProgressEvent",
+    "Provider",
+    "ProviderRequest",
+    "ProviderResponse",
+    "ProviderUnavailable",
+    "RateLimited",
+    "TransientError",
+    "UnsupportedFeature",
+    "WarningKind",
+    "check_timeout",
+    "encode_png",
+    "gather_calls",
+    "redact",
+    "retry_after_seconds",
+    "scrub",
+    "scrub_error",
+    "sniff",
+    "spec_version",
+]
 
 T = TypeVar("T")
 
-ALL_OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "variation", "controlnet"})
+#: The version of the provider contract this imagegen speaks.
+SPEC_VERSION = 1
 #: Parameters a provider may declare in ``Capabilities.supports``.
 SUPPORTABLE = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora",
                          "quality", "style", "strength", "control_scale"})
@@ -38,6 +99,8 @@ class Capabilities:
     min_side: int = 64
     max_side: int = 4096
     max_pixels: int | None = None
+    #: The fewest pixels a free size may have (``gpt-image-2`` needs 655,360 or more).
+    min_pixels: int | None = None
     max_aspect: float | None = None
     default_size: tuple[int, int] | None = None
     max_images_per_call: int = 1
@@ -57,11 +120,13 @@ class Capabilities:
             raise ValueError("Capabilities: no side length fits min_side, max_side and multiple_of")
         if self.sizes is None and self.max_pixels is not None and lo * lo > self.max_pixels:
             raise ValueError("Capabilities: max_pixels is smaller than the smallest allowed square")
+        if self.min_pixels is not None and self.max_pixels is not None and self.min_pixels > self.max_pixels:
+            raise ValueError("Capabilities: min_pixels is larger than max_pixels")
         if self.max_aspect is not None and self.max_aspect < 1:
             raise ValueError("Capabilities.max_aspect is width/height or height/width: must be >= 1")
-        unknown = set(self.operations) - ALL_OPERATIONS
+        unknown = set(self.operations) - set(OPERATIONS)
         if unknown:
-            raise ValueError(f"Capabilities.operations: unknown {sorted(unknown)}; known {sorted(ALL_OPERATIONS)}")
+            raise ValueError(f"Capabilities.operations: unknown {sorted(unknown)}; known {sorted(OPERATIONS)}")
         if self.default_size is not None and not self.allows(*self.default_size):
             raise ValueError(f"Capabilities.default_size {self.default_size} is not an allowed size")
 
@@ -75,6 +140,8 @@ class Capabilities:
             return False
         if self.max_pixels is not None and width * height > self.max_pixels:
             return False
+        if self.min_pixels is not None and width * height < self.min_pixels:
+            return False
         return self.max_aspect is None or max(width / height, height / width) <= self.max_aspect + 1e-9
 
     def describe_sizes(self) -> str:
@@ -85,6 +152,8 @@ class Capabilities:
             parts.append(f"at most {self.max_pixels} pixels")
         if self.max_aspect:
             parts.append(f"aspect at most {self.max_aspect:g}:1")
+        if self.min_pixels:
+            parts.append(f"at least {self.min_pixels} pixels")
         return ", ".join(parts)
 
 
@@ -146,6 +215,7 @@ class ProviderResponse:
 
     images: list[GeneratedImage]
     cost: Cost | None = None
+    #: ``GenerationWarning``s (a plain string counts as one of kind ``"other"``).
     warnings: list[str] = field(default_factory=list)
     usage: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
@@ -153,10 +223,11 @@ class ProviderResponse:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A backend. Optional extras: ``estimate_cost(req) -> Cost | None`` for budgets,
-    ``async prepare()`` for one-time setup that a ``Client`` awaits before planning a request (outside
-    any per-attempt timeout; called for every request, so it must be cheap once done), and
-    ``aclose()`` to release clients or GPU memory."""
+    """A backend. Optional extras: ``spec_version`` (a class attribute: the ``SPEC_VERSION`` it was
+    written for, default 1), ``estimate_cost(req) -> Cost | None`` for budgets, ``async prepare()`` for
+    one-time setup that a ``Client`` awaits before planning a request (outside any per-attempt timeout;
+    called for every request, so it must be cheap once done), and ``async aclose()`` to release clients
+    or GPU memory."""
 
     name: str
     model: str
@@ -164,6 +235,20 @@ class Provider(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse: ...
+
+
+def spec_version(provider: object) -> int:
+    """The contract version ``provider`` was written for; ``ProviderUnavailable`` when it is newer than
+    this imagegen's ``SPEC_VERSION``, or not a whole number."""
+    version = getattr(provider, "spec_version", 1)
+    label = f"{getattr(provider, 'name', '?')}:{getattr(provider, 'model', '?')}"
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ProviderUnavailable(f"{label}: spec_version must be a whole number >= 1; got {version!r}",
+                                  provider=label)
+    if version > SPEC_VERSION:
+        raise ProviderUnavailable(f"{label} was written for provider contract {version}, newer than this "
+                                  f"imagegen's ({SPEC_VERSION}); upgrade imagegen", provider=label)
+    return version
 
 
 async def gather_calls(calls: Sequence[Awaitable[T]], images: Callable[[T], Sequence[GeneratedImage]]) -> list[T]:

@@ -14,7 +14,7 @@ from importlib import metadata
 from typing import Any
 
 from .errors import InvalidRequest, ProviderUnavailable
-from .provider import Provider
+from .provider import Provider, spec_version
 
 __all__ = ["default_provider_spec", "parse_spec", "providers", "register_provider", "resolve_provider"]
 
@@ -84,15 +84,19 @@ def _factory(name: str) -> ProviderFactory:
 
 
 def resolve_provider(spec: str | Provider, **options: Any) -> Provider:
-    """Build a provider from a spec string, or pass an instance through."""
+    """Build a provider from a spec string, or pass an instance through; either way, one written for
+    a newer provider contract than this imagegen's is ``ProviderUnavailable``."""
     if not isinstance(spec, str):
         if isinstance(spec, Provider):
+            spec_version(spec)
             return spec
         raise InvalidRequest(f"provider: expected 'name:model' or a Provider instance; got "
                              f"{type(spec).__name__}", field="provider")
     name, model = parse_spec(spec)
     factory = _factory(name)
-    return factory(model, **options) if model is not None else factory(**options)
+    provider = factory(model, **options) if model is not None else factory(**options)
+    spec_version(provider)
+    return provider
 
 
 def default_provider_spec() -> str:

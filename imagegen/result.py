@@ -7,13 +7,54 @@ validation would only cost time. ``to_dict()`` gives a JSON-ready view.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
+from .files import atomic_write
 from .imageio import ImageData
 
-__all__ = ["Attempt", "Cost", "CostItem", "GeneratedImage", "GenerationResult"]
+__all__ = ["ATTEMPT_STATUSES", "COST_SOURCES", "WARNING_KINDS", "Attempt", "AttemptStatus", "Cost", "CostItem",
+           "CostSource", "GeneratedImage", "GenerationResult", "GenerationWarning", "WarningKind", "format_usd"]
+
+#: What a warning is about: a size changed, a parameter the provider does not honour, seeds, a fallback,
+#: cost, something changed to suit the provider's API, a model's lifecycle (deprecated), or anything else.
+WarningKind = Literal["size", "unsupported", "seed", "fallback", "cost", "compatibility", "lifecycle", "other"]
+WARNING_KINDS: tuple[WarningKind, ...] = get_args(WarningKind)
+
+
+class GenerationWarning(str):
+    """One thing imagegen or the provider changed, dropped or could not tell: the message text, plus
+    ``kind`` (one of ``WARNING_KINDS``) and ``field`` (the parameter it is about, when there is one).
+
+    It is a ``str`` (the message), so it prints, compares and serializes as one; code that acts on
+    warnings reads ``kind`` and ``field`` instead of parsing the text::
+
+        GenerationWarning("size: 16:9 resolved to 1792x1024 ...", kind="size", field="size")
+    """
+
+    kind: WarningKind
+    field: str | None
+
+    def __new__(cls, text: str, kind: WarningKind = "other", field: str | None = None) -> GenerationWarning:
+        if kind not in WARNING_KINDS:
+            raise ValueError(f"GenerationWarning.kind: {kind!r} is not one of {', '.join(WARNING_KINDS)}")
+        self = super().__new__(cls, text)
+        self.kind = kind
+        self.field = field
+        return self
+
+    @classmethod
+    def of(cls, text: str) -> GenerationWarning:
+        """``text`` as a warning: itself when it already is one, else of kind ``"other"``."""
+        return text if isinstance(text, GenerationWarning) else cls(text)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GenerationWarning, (str(self), self.kind, self.field))
+
+
+def format_usd(value: float | None) -> str:
+    """Money as imagegen shows it everywhere: ``$0.0400``, or ``unknown`` for a cost nobody knows."""
+    return "unknown" if value is None else f"${value:.4f}"
 
 
 @dataclass(eq=False, repr=False)
@@ -36,20 +77,7 @@ class GeneratedImage(ImageData):
             data = _convert(self, want)
         if metadata and want == "image/png":
             data = with_png_text(data, png_text_chunks(self))
-        directory = os.path.dirname(os.path.abspath(target))
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".imagegen-", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return target
+        return atomic_write(target, data)
 
     def __repr__(self) -> str:
         return (f"GeneratedImage({self.mime}, {self.width}x{self.height}, seed={self.seed}, "
@@ -83,12 +111,19 @@ class CostItem:
     usd: float | None
 
 
+#: Where a cost comes from: a provider's price table, the usage it reported, local device time, an
+#: estimate (charged when a call reported no price), images loaded from disk instead of made, or
+#: several of those together.
+CostSource = Literal["price-table", "usage", "gpu-seconds", "estimate", "skipped", "mixed"]
+COST_SOURCES: tuple[CostSource, ...] = get_args(CostSource)
+
+
 @dataclass
 class Cost:
     """``usd`` is None when unknown (a warning says so), never a silent 0."""
 
     usd: float | None = None
-    source: str | None = None  # "price-table" | "usage" | "gpu-seconds" | "estimate"
+    source: CostSource | None = None
     items: list[CostItem] = field(default_factory=list)
 
     @classmethod
@@ -99,9 +134,16 @@ class Cost:
         return cls(usd=sum(c.usd for c in costs if c.usd is not None), source=_one_source(costs), items=items)
 
 
-def _one_source(costs: list[Cost]) -> str | None:
+def _one_source(costs: list[Cost]) -> CostSource | None:
     sources = {c.source for c in costs if c.source}
     return sources.pop() if len(sources) == 1 else ("mixed" if sources else None)
+
+
+#: How an attempt ended: it made images, it failed, the provider was passed over before anything was
+#: sent (it could not be built or set up, or the request does not fit it), the budget refused it, or
+#: it was cancelled while in flight.
+AttemptStatus = Literal["ok", "error", "skipped", "refused", "cancelled"]
+ATTEMPT_STATUSES: tuple[AttemptStatus, ...] = get_args(AttemptStatus)
 
 
 @dataclass
@@ -110,7 +152,7 @@ class Attempt:
 
     provider: str
     model: str
-    status: str  # "ok" | "error"
+    status: AttemptStatus
     latency_s: float
     error: str | None = None
     message: str | None = None
@@ -119,7 +161,7 @@ class Attempt:
     index: int = 0
     seeds: tuple[int | None, ...] = ()
     attempt: int = 1  # 1 = first try of this call, 2 = first retry, ...
-    cost_source: str | None = None
+    cost_source: CostSource | None = None
 
 
 @dataclass
@@ -129,7 +171,7 @@ class GenerationResult:
     model: str
     prompt: str
     cost: Cost = field(default_factory=Cost)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[GenerationWarning] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     attempts: list[Attempt] = field(default_factory=list)
     request_id: str = ""
@@ -162,6 +204,6 @@ class GenerationResult:
         }
 
     def __repr__(self) -> str:
-        usd = "unknown" if self.cost.usd is None else f"${self.cost.usd:.4f}"
-        return (f"GenerationResult({self.provider}:{self.model}, {len(self.images)} images, cost={usd}, "
+        return (f"GenerationResult({self.provider}:{self.model}, {len(self.images)} images, "
+                f"cost={format_usd(self.cost.usd)}, "
                 f"{len(self.warnings)} warnings)")

@@ -14,9 +14,10 @@ raised so a ``Client`` can fall back to the next provider.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,7 +25,7 @@ import tenacity
 
 from .errors import InvalidRequest, RateLimited, TransientError
 
-__all__ = ["RetryPolicy", "retrying"]
+__all__ = ["RetryPolicy", "retry_after_seconds", "retrying"]
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -130,3 +131,28 @@ async def retrying(policy: RetryPolicy, call: Callable[[int], Awaitable[T]], *,
         with attempt:
             return await call(attempt.retry_state.attempt_number)
     raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """How long an HTTP answer asks to wait: ``retry-after-ms`` (OpenAI's precise form) or ``retry-after``
+    (seconds or an HTTP date); None when neither is given or readable. For ``RateLimited(retry_after=...)``."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

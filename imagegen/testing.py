@@ -27,8 +27,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 
 from .imageio import ImageData
-from .provider import Capabilities, ProviderRequest, ProviderResponse
-from .result import Cost, CostItem, GeneratedImage
+from .params import OPERATIONS
+from .provider import SUPPORTABLE, Capabilities, ProviderRequest, ProviderResponse
+from .result import Cost, CostItem, GeneratedImage, GenerationWarning
 
 __all__ = ["FakeClock", "FakeProvider", "fake_color"]
 
@@ -36,10 +37,7 @@ Handler = Callable[[ProviderRequest], Sequence[bytes | ImageData]]
 
 DEFAULT_CAPABILITIES = Capabilities(
     sizes=None, multiple_of=8, min_side=64, max_side=2048, max_pixels=2048 * 2048, default_size=(512, 512),
-    max_images_per_call=4,
-    operations=frozenset({"txt2img", "img2img", "inpaint", "variation", "controlnet"}),
-    supports=frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                        "quality", "style", "control_scale"}),
+    max_images_per_call=4, operations=frozenset(OPERATIONS), supports=SUPPORTABLE,
 )
 
 
@@ -119,8 +117,8 @@ class FakeProvider:
         else:
             images = [self._paint(req, i) for i in range(req.n)]
         cost = self._cost(len(images))
-        return ProviderResponse(images=images, cost=cost,
-                                warnings=[] if cost else [f"cost: no price set for fake:{self.model}"])
+        warnings = [] if cost else [GenerationWarning(f"cost: no price set for fake:{self.model}", kind="cost")]
+        return ProviderResponse(images=images, cost=cost, warnings=list(warnings))
 
     def _paint(self, req: ProviderRequest, i: int) -> GeneratedImage:
         from PIL import Image

@@ -74,7 +74,7 @@ def test_authentication_errors_stop_the_chain_and_are_raised_as_they_are():
     local = fake("local")
     with pytest.raises(AuthenticationError) as info:
         Client([fake("cloud", script=[AuthenticationError("401")]), local], retry=fast()).generate("x")
-    assert local.calls == [] and len(info.value.details["attempts"]) == 1
+    assert local.calls == [] and len(info.value.attempts) == 1
 
 
 def test_fallback_false_raises_the_first_providers_error():
@@ -179,7 +179,7 @@ def test_a_provider_crash_becomes_an_imagegen_error_and_is_not_retried():
     with pytest.raises(ImageGenError, match="provider crashed: KeyError") as info:
         Client(provider, retry=fast(attempts=3)).generate("x")
     assert len(provider.calls) == 1
-    assert info.value.details["attempts"][0].error == "KeyError"
+    assert info.value.attempts[0].error == "KeyError"
     assert isinstance(info.value.__cause__, KeyError)
 
 

@@ -56,7 +56,7 @@ def test_keys_echoed_by_a_provider_are_scrubbed_everywhere(env, tmp_path, caplog
         client.generate("x")
     error = info.value
     shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-    attempts = error.details["attempts"]
+    attempts = error.attempts
     assert "[redacted]" in str(error)
     assert leaked(str(error), repr(error), shown, repr(attempts), repr(client), repr(client.budget)) == []
     assert leaked(*(r.getMessage() for r in caplog.records), caplog.text) == []

@@ -41,7 +41,7 @@ def test_gives_up_after_attempts_and_raises_the_last_error():
     with pytest.raises(TransientError, match="c") as info:
         run(fake, clock, attempts=3)
     assert len(fake.calls) == 3
-    assert [a.attempt for a in info.value.details["attempts"]] == [1, 2, 3]
+    assert [a.attempt for a in info.value.attempts] == [1, 2, 3]
 
 
 def test_retry_after_is_honoured_exactly():

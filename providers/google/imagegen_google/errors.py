@@ -3,7 +3,9 @@
 The SDK raises ``errors.ClientError``/``ServerError`` (``.code``: HTTP status, ``.status``: the
 ``google.rpc.Code`` name such as ``RESOURCE_EXHAUSTED``), and lets its transport's own exceptions
 through (``httpx2``/``httpx``, or ``aiohttp`` when that is installed). Messages never carry a key:
-``secrets`` are cut out of anything taken from a response.
+``secrets`` and anything shaped like a key are cut out of anything taken from a response (imagegen's
+one scrubber). A mapped error carries the HTTP status as ``status`` and the ``google.rpc.Code`` name
+as ``code``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imagegen.errors import (
+from imagegen.provider import (
     AuthenticationError,
     ContentPolicyError,
     ImageGenError,
@@ -22,23 +24,17 @@ from imagegen.errors import (
     ProviderUnavailable,
     RateLimited,
     TransientError,
+    retry_after_seconds,
+    scrub,
 )
 
-__all__ = ["map_error", "redact"]
+__all__ = ["map_error"]
 
 _TRANSIENT_STATUSES = {"UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL", "ABORTED", "CANCELLED", "UNKNOWN"}
 _AUTH_STATUSES = {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 _INVALID_STATUSES = {"INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE"}
 #: Imagen and Gemini refuse prompts with a 400 whose message says why; these words mark a refusal.
 _POLICY = re.compile(r"responsible ai|safety|sensitive words|prohibited|violat|blocked|harmful|policy", re.I)
-_KEY_SHAPE = re.compile(r"AIza[0-9A-Za-z_\-]{30,}")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    return _KEY_SHAPE.sub("[redacted]", text)
 
 
 def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] = ()) -> ImageGenError | None:
@@ -54,7 +50,7 @@ def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] =
         return TransientError(f"timeout talking to Google: {name}", provider=label)
     if module.startswith(("httpx", "httpx2", "aiohttp", "h11", "h2", "anyio")) or isinstance(exc, (OSError,
                                                                                                   EOFError)):
-        detail = redact(str(exc), secrets)[:200]
+        detail = scrub(str(exc), secrets)[:200]
         return TransientError(f"connection to Google failed: {name}: {detail}", provider=label)
     if module.startswith("google.auth"):
         return _auth_error(exc, label, secrets)
@@ -66,21 +62,21 @@ def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] =
 def _api_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenError:
     code = int(exc.code or 0)
     status = str(exc.status or "").upper()
-    text = redact(str(exc.message or exc.details or ""), secrets)[:500]
+    text = scrub(str(exc.message or exc.details or ""), secrets)[:500]
     message = f"{code} {status}: {text}".strip().rstrip(":")
+    answer: dict[str, Any] = {"provider": label, "status": code or None, "code": status or None}
     if code == 429 or status == "RESOURCE_EXHAUSTED":
-        return RateLimited(message, retry_after=_retry_after(exc), provider=label, code=code, status=status)
+        return RateLimited(message, retry_after=_retry_after(exc), **answer)
     if code in (401, 403) or status in _AUTH_STATUSES:
-        return AuthenticationError(message, provider=label, code=code, status=status)
+        return AuthenticationError(message, **answer)
     if code == 408 or code >= 500 or status in _TRANSIENT_STATUSES:
-        return TransientError(message, provider=label, code=code, status=status)
+        return TransientError(message, **answer)
     if code == 404 or status == "NOT_FOUND":
         return ProviderUnavailable(f"{message} (is the model id right, and enabled for this project/region?)",
-                                   provider=label, code=code, status=status)
+                                   **answer)
     if _POLICY.search(text):
-        return ContentPolicyError(message, provider=label, code=code, status=status)
-    field = _field_of(text)
-    return InvalidRequest(message, field=field, provider=label, code=code, status=status)
+        return ContentPolicyError(message, **answer)
+    return InvalidRequest(message, field=_field_of(text), **answer)
 
 
 def _field_of(text: str) -> str | None:
@@ -95,13 +91,10 @@ def _field_of(text: str) -> str | None:
 
 def _retry_after(exc: Any) -> float | None:
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is not None:
-        value = headers.get("retry-after") if hasattr(headers, "get") else None
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                pass
+    if headers is not None and hasattr(headers, "get"):
+        after = retry_after_seconds(headers)
+        if after is not None:
+            return after
     details = exc.details if isinstance(exc.details, Mapping) else {}
     error = details.get("error", details)
     for item in (error.get("details") or []) if isinstance(error, Mapping) else []:
@@ -115,7 +108,7 @@ def _retry_after(exc: Any) -> float | None:
 
 def _auth_error(exc: BaseException, label: str, secrets: list[str | None]) -> ImageGenError:
     name = type(exc).__name__
-    detail = redact(str(exc), secrets)[:300]
+    detail = scrub(str(exc), secrets)[:300]
     if name == "DefaultCredentialsError":
         return ProviderUnavailable(
             f"no Google Cloud credentials found for Vertex AI ({detail}); run `gcloud auth application-default "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 __all__ = ["MODELS", "ModelSpec", "model_spec"]
 

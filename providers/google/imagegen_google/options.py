@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 __all__ = ["OPTION_NAMES", "GoogleOptions", "parse_options"]
 

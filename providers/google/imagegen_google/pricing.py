@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from imagegen.result import Cost, CostItem
+from imagegen.provider import Cost, CostItem, GenerationWarning
 
 __all__ = ["PRICES", "PRICES_AS_OF", "PRICE_SOURCES", "image_cost"]
 
@@ -37,12 +37,12 @@ PRICES: dict[str, dict[str, float]] = {
 
 
 def image_cost(model: str, tier: str, n: int,
-               prices: Mapping[str, Mapping[str, float]] = PRICES) -> tuple[Cost, str | None]:
-    """(cost of ``n`` images, warning or None). Unknown prices give ``usd=None`` and a ``cost:`` warning."""
+               prices: Mapping[str, Mapping[str, float]] = PRICES) -> tuple[Cost, GenerationWarning | None]:
+    """(cost of ``n`` images, warning or None). Unknown prices give ``usd=None`` and a ``cost`` warning."""
     unit = prices.get(model, {}).get(tier)
     if unit is None:
-        return Cost(usd=None, source=None), (
+        return Cost(usd=None, source=None), GenerationWarning(
             f"cost: no price known for google:{model} at {tier} (price table of {PRICES_AS_OF}); "
-            "cost.usd is None (unknown)")
+            "cost.usd is None (unknown)", kind="cost")
     return Cost(usd=unit * n, source="price-table",
                 items=[CostItem(f"google:{model} image ({tier})", n, unit, unit * n)]), None

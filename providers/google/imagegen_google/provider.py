@@ -18,12 +18,27 @@ from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from imagegen.errors import ContentPolicyError, ImageGenError, InvalidRequest, ProviderUnavailable, TransientError
-from imagegen.imageio import sniff
-from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse, gather_calls
-from imagegen.result import Cost, GeneratedImage
+from imagegen.provider import (
+    Capabilities,
+    ContentPolicyError,
+    Cost,
+    GeneratedImage,
+    GenerationWarning,
+    ImageGenError,
+    InvalidRequest,
+    ProgressEvent,
+    ProviderRequest,
+    ProviderResponse,
+    ProviderUnavailable,
+    TransientError,
+    check_timeout,
+    gather_calls,
+    scrub,
+    scrub_error,
+    sniff,
+)
 
-from .errors import map_error, redact
+from .errors import map_error
 from .models import ModelSpec, model_id, model_spec
 from .options import OPTION_NAMES, GoogleOptions, parse_options
 from .pricing import PRICES, image_cost
@@ -86,9 +101,7 @@ class GoogleProvider:
         if unknown:
             raise InvalidRequest(f"GoogleProvider: unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
                                  f"{', '.join(_CONSTRUCTOR_ARGS + OPTION_NAMES)}", field=unknown[0])
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            raise InvalidRequest(f"timeout: must be seconds > 0 or None; got {timeout!r}", field="timeout")
+        self._timeout = check_timeout(timeout)
         env_vertex = _env_flag("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI")
         self.vertexai = bool(vertexai if vertexai is not None else env_vertex)
         self.model = model or (DEFAULT_IMAGEN_MODEL if self.vertexai else DEFAULT_GEMINI_MODEL)
@@ -101,7 +114,6 @@ class GoogleProvider:
         self._explicit = {"api_key": api_key, "project": project, "location": location, "credentials": credentials}
         self._api_key = api_key or os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")
         self._base_url = base_url
-        self._timeout = timeout
         self._http_options = http_options
         self._prices: dict[str, Mapping[str, float]] = {**PRICES, **(prices or {})}
         self._client: genai.Client | None = None
@@ -178,7 +190,7 @@ class GoogleProvider:
             if mapped is None or isinstance(mapped, TransientError):
                 mapped = ProviderUnavailable(
                     f"google-genai could not be set up: {type(exc).__name__}: "
-                    f"{redact(str(exc), [self._api_key])}", provider=label)
+                    f"{scrub(str(exc), [self._api_key])}", provider=label)
             raise mapped from None
 
     def _sdk_http_options(self, types: Any) -> Any:
@@ -207,12 +219,19 @@ class GoogleProvider:
 
     # -- generation ----------------------------------------------------------------------------
 
+    async def prepare(self) -> None:
+        """Set up the SDK client when this provider is configured (a key, or Vertex AI), so that importing
+        ``google.genai`` happens before a ``Client`` starts an attempt's timeout clock. Without a key or
+        for an Imagen model off Vertex AI nothing is set up: ``generate`` raises the error, at call time."""
+        if self._client is None and (self.vertexai or (self._api_key and self.spec.family == "gemini")):
+            self._sdk()
+
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
-        warnings: list[str] = []
+        """The API calls for ``req`` (``normalize`` has fitted it to this model's sizes, operations and
+        images per call)."""
+        warnings: list[GenerationWarning] = []
         options = self._request_options(req.provider_options, warnings)
         ratio, tier = self.spec.locate(req.width, req.height)
-        if req.operation not in self.capabilities().operations:
-            raise InvalidRequest(f"operation: google:{self.model} cannot do {req.operation}", field="operation")
         sdk = self._sdk()
         if self.spec.family == "imagen":
             outcomes = await self._imagen(sdk, req, options, ratio, tier, warnings)
@@ -220,10 +239,12 @@ class GoogleProvider:
             outcomes = await self._gather([self._gemini(sdk, req, options, ratio, tier, i) for i in range(req.n)])
         return self._response(req, outcomes, ratio, tier, warnings)
 
-    def _request_options(self, given: Mapping[str, Any], warnings: list[str]) -> GoogleOptions:
+    def _request_options(self, given: Mapping[str, Any], warnings: list[GenerationWarning]) -> GoogleOptions:
         known = {k: v for k, v in given.items() if k in OPTION_NAMES}
         for key in sorted(set(given) - set(known)):
-            warnings.append(f"provider_options: google ignores {key!r}; it knows {', '.join(OPTION_NAMES)}")
+            warnings.append(GenerationWarning(f"provider_options: google ignores {key!r}; it knows "
+                                              f"{', '.join(OPTION_NAMES)}", kind="unsupported",
+                                              field="provider_options"))
         options = parse_options(known, base=self.options) if known else self.options
         if self.spec.family == "gemini":
             ignored = [n for n in _IMAGEN_ONLY if getattr(options, n) is not None]
@@ -231,7 +252,9 @@ class GoogleProvider:
                 ignored += [n for n in _VERTEX_ONLY_FOR_GEMINI if getattr(options, n) is not None]
             for name in ignored:
                 where = "Imagen models" if name in _IMAGEN_ONLY else "Gemini image models on Vertex AI"
-                warnings.append(f"provider_options: {name} applies to {where} only; ignored for google:{self.model}")
+                warnings.append(GenerationWarning(f"provider_options: {name} applies to {where} only; ignored for "
+                                                  f"google:{self.model}", kind="unsupported",
+                                                  field=f"provider_options.{name}"))
         return options
 
     @staticmethod
@@ -246,23 +269,30 @@ class GoogleProvider:
             raise
         except Exception as exc:
             # The SDK's message may quote the request; keep the cause for tracebacks, minus any key.
-            exc.args = tuple(redact(a, [self._api_key]) if isinstance(a, str) else a for a in exc.args)
-            mapped = map_error(exc, label=f"google:{self.model}", secrets=[self._api_key])
+            scrub_error(exc, [self._api_key])
+            label = f"google:{self.model}"
+            mapped = map_error(exc, label=label, secrets=[self._api_key])
             if mapped is None and isinstance(exc, ValueError):  # the SDK's own checks of a request
-                mapped = InvalidRequest(f"google-genai refused the request: {redact(str(exc), [self._api_key])}")
+                mapped = InvalidRequest(f"google-genai refused the request: {scrub(str(exc), [self._api_key])}",
+                                        provider=label)
             if mapped is None:
                 raise
             raise mapped from exc
+
+    def _check_cancel(self, req: ProviderRequest) -> None:
+        if req.cancel is not None and req.cancel.is_set():
+            raise TransientError("cancelled before the call was sent", provider=f"google:{self.model}")
 
     # Imagen: models.generate_images, up to 4 images a call; seeded images are made one per call so that
     # image i with seed s+i is the same image whether it was made alone or in a batch.
 
     async def _imagen(self, sdk: genai.Client, req: ProviderRequest, options: GoogleOptions, ratio: str, tier: str,
-                      warnings: list[str]) -> list[_Outcome]:
+                      warnings: list[GenerationWarning]) -> list[_Outcome]:
         seeds = [s for s in req.seeds if s is not None]
         if seeds and options.add_watermark is not False:
-            warnings.append("seed: Imagen takes a seed only with the watermark off; add_watermark is on for this "
-                            "call, so the seeds were not sent and the images are not reproducible")
+            warnings.append(GenerationWarning("seed: Imagen takes a seed only with the watermark off; add_watermark is "
+                                              "on for this call, so the seeds were not sent and the images are not "
+                                              "reproducible", kind="unsupported", field="seed"))
             seeds = []
         if len(seeds) != req.n:
             return [await self._imagen_call(sdk, req, options, ratio, tier, req.n, None)]
@@ -272,6 +302,7 @@ class GoogleProvider:
                            tier: str, count: int, seed: int | None) -> _Outcome:
         from google.genai import types
 
+        self._check_cancel(req)
         config: dict[str, Any] = {"number_of_images": count, "aspect_ratio": ratio,
                                   "include_rai_reason": options.include_rai_reason}
         if self.spec.sends_image_size:
@@ -311,6 +342,8 @@ class GoogleProvider:
     async def _gemini(self, sdk: genai.Client, req: ProviderRequest, options: GoogleOptions, ratio: str, tier: str,
                       i: int) -> _Outcome:
         from google.genai import types
+
+        self._check_cancel(req)
 
         image_config: dict[str, Any] = {"aspect_ratio": ratio}
         if self.spec.sends_image_size:
@@ -366,7 +399,7 @@ class GoogleProvider:
                               revised_prompt=revised_prompt)
 
     def _response(self, req: ProviderRequest, outcomes: list[_Outcome], ratio: str, tier: str,
-                  warnings: list[str]) -> ProviderResponse:
+                  warnings: list[GenerationWarning]) -> ProviderResponse:
         images = [im for o in outcomes for im in o.images]
         reasons = [r for o in outcomes for r in o.reasons]
         asked = sum(o.asked for o in outcomes)
@@ -375,12 +408,12 @@ class GoogleProvider:
             raise ContentPolicyError(f"Google returned no images for this prompt ({reason_text})",
                                      provider=f"google:{self.model}", reasons=reasons)
         if len(images) < asked:
-            warnings.append(f"filtered: Google's safety filters withheld {asked - len(images)} of {asked} images "
-                            f"({reason_text})")
+            warnings.append(GenerationWarning(f"filtered: Google's safety filters withheld {asked - len(images)} of "
+                                              f"{asked} images ({reason_text})"))
         cost, cost_warning = image_cost(model_id(self.model), tier, len(images), self._prices)
         if cost_warning:
             warnings.append(cost_warning)
         if req.progress is not None:
             req.progress(ProgressEvent(stage="generate", step=1, total=1, image_index=req.index))
-        return ProviderResponse(images=images, cost=cost, warnings=warnings,
+        return ProviderResponse(images=images, cost=cost, warnings=list(warnings),
                                 usage={"backend": self.backend, "aspect_ratio": ratio, "image_size": tier})

@@ -160,7 +160,7 @@ def test_the_key_never_appears_in_errors_their_causes_or_tracebacks(api, gemini_
     api.script(":generateContent", kit.api_error(400, "INVALID_ARGUMENT", echo))
     with pytest.raises(InvalidRequest) as info:
         run(gemini_api(), kit.request(1344, 768))
-    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + str(info.value.details)
+    text = "".join(traceback.format_exception(info.value)) + repr(info.value) + str(vars(info.value))
     assert kit.API_KEY not in text and "[redacted]" in str(info.value)
 
 

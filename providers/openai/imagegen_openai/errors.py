@@ -8,22 +8,19 @@
 | 401, 403 | ``AuthenticationError`` |
 | any other 4xx | ``InvalidRequest`` with the API's message (and ``field`` from its ``param``) |
 
-Messages never carry an API key: known secrets and anything shaped like an OpenAI key are cut out,
-from our messages and from the SDK exception kept as ``__cause__``.
+Messages never carry an API key: known secrets and anything shaped like a key are cut out (imagegen's
+one scrubber), from our messages and from the SDK exception kept as ``__cause__``.
 """
 
 from __future__ import annotations
 
 import binascii
-import contextlib
-import email.utils
 import json
 import re
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imagegen.errors import (
+from imagegen.provider import (
     AuthenticationError,
     ContentPolicyError,
     ImageGenError,
@@ -31,9 +28,11 @@ from imagegen.errors import (
     ProviderUnavailable,
     RateLimited,
     TransientError,
+    retry_after_seconds,
+    scrub,
 )
 
-__all__ = ["POLICY_CODES", "map_error", "redact", "retry_after", "scrub_exception"]
+__all__ = ["POLICY_CODES", "map_error"]
 
 #: ``error.code`` values OpenAI (and Azure OpenAI) use when a prompt or image is refused.
 POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter",
@@ -41,69 +40,10 @@ POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "con
 #: ... and the words of such a refusal, for servers that send no code (not "moderation": a 400 about the
 #: ``moderation`` parameter is a bad request, not a refusal).
 _POLICY_TEXT = re.compile(r"safety system|content polic|content filter", re.I)
-_KEY_SHAPE = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
-_REDACTED = "[redacted]"
 #: The API's ``param`` names -> imagegen's field names.
 _FIELDS = {"size": "size", "quality": "quality", "style": "style", "n": "n", "prompt": "prompt", "image": "image",
            "image[]": "image", "mask": "mask", "model": "model"}
 _OPTION_PARAMS = ("background", "output_format", "output_compression", "moderation", "user")
-
-
-def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return _KEY_SHAPE.sub(_REDACTED, text)
-
-
-def _redact_value(value: Any, secrets: list[str | None]) -> Any:
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, Mapping):
-        return {k: _redact_value(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_redact_value(v, secrets) for v in value)
-    return value
-
-
-def scrub_exception(exc: BaseException, secrets: Iterable[str | None]) -> None:
-    """Cut secrets out of an SDK exception (and its causes) in place, so tracebacks stay clean."""
-    found = list(secrets)
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.args = tuple(_redact_value(a, found) for a in current.args)
-        for attr in ("message", "body"):
-            if isinstance(getattr(current, attr, None), (str, Mapping, list)):
-                with contextlib.suppress(AttributeError):  # a read-only property
-                    setattr(current, attr, _redact_value(getattr(current, attr), found))
-        current = current.__cause__ or current.__context__
-
-
-def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` (OpenAI's precise form) or ``retry-after`` (seconds or an
-    HTTP date); None when neither is given or readable."""
-    if headers is None:
-        return None
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] = ()) -> ImageGenError | None:
@@ -120,7 +60,7 @@ def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] =
         return TransientError("timeout: OpenAI did not answer in time", provider=label)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        detail = f"{type(cause).__name__}: {redact(str(cause), found)[:200]}" if cause is not None else exc.message
+        detail = f"{type(cause).__name__}: {scrub(str(cause), found)[:200]}" if cause is not None else exc.message
         return TransientError(f"connection to OpenAI failed ({detail})", provider=label)
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc, label, found)
@@ -128,7 +68,7 @@ def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] =
         return TransientError(f"OpenAI sent a response that does not match its schema: {exc.message}",
                               provider=label)
     if isinstance(exc, openai.OpenAIError):
-        return ProviderUnavailable(f"the openai SDK could not make the call: {redact(str(exc), found)[:300]}",
+        return ProviderUnavailable(f"the openai SDK could not make the call: {scrub(str(exc), found)[:300]}",
                                    provider=label)
     return None
 
@@ -141,23 +81,23 @@ def _status_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenEr
         api_message = exc.body if isinstance(exc.body, str) and exc.body else exc.message
     code = exc.code or None
     param = exc.param or None
-    text = redact(str(api_message), secrets).strip()[:500]
+    text = scrub(str(api_message), secrets).strip()[:500]
     kind = code or getattr(exc, "type", None) or ""
     message = f"{status}{' ' + kind if kind else ''}: {text}"
     request_id = getattr(exc, "request_id", None)
     if request_id:
         message += f" (request id {request_id})"
-    details: dict[str, Any] = {"status": status, "code": code, "param": param, "request_id": request_id}
+    answer: dict[str, Any] = {"status": status, "code": code, "provider_request_id": request_id, "provider": label}
     if status == 429:
         headers = getattr(getattr(exc, "response", None), "headers", None)
-        return RateLimited(message, retry_after=retry_after(headers), provider=label, **details)
+        return RateLimited(message, retry_after=retry_after_seconds(headers), **answer)
     if status in (401, 403):
-        return AuthenticationError(message, provider=label, **details)
+        return AuthenticationError(message, **answer)
     if status >= 500 or status in (408, 409):  # the SDK, too, treats 408 and 409 as worth another try
-        return TransientError(message, provider=label, **details)
+        return TransientError(message, **answer)
     if status == 400 and (code in POLICY_CODES or _POLICY_TEXT.search(text)):
-        return ContentPolicyError(message, provider=label, **details)
-    return InvalidRequest(message, field=_field(param), provider=label, **details)
+        return ContentPolicyError(message, **answer)
+    return InvalidRequest(message, field=_field(param), **answer)
 
 
 def _field(param: str | None) -> str | None:

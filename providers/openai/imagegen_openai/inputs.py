@@ -18,8 +18,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagegen.errors import InvalidRequest
-from imagegen.imageio import ImageData
+from imagegen.provider import GenerationWarning, ImageData, InvalidRequest
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -55,7 +54,7 @@ def _png(image: PILImage.Image) -> bytes:
     return buf.getvalue()
 
 
-def dall_e_2_image(image: ImageData, out_size: int, *, rgba: bool, warnings: list[str]) -> Upload:
+def dall_e_2_image(image: ImageData, out_size: int, *, rgba: bool, warnings: list[GenerationWarning]) -> Upload:
     """The image for a DALL·E 2 edit (``rgba=True``) or variation: a square PNG under 4 MB."""
     w, h = image.width, image.height
     mode_ok = not rgba or _png_mode(image) == "RGBA"
@@ -87,25 +86,27 @@ def dall_e_2_image(image: ImageData, out_size: int, *, rgba: bool, warnings: lis
         changes.append(f"scaled to {scaled[0]}x{scaled[1]} to stay under 4 MB")
     changes.append(f"sent as {'an RGBA' if rgba else 'a'} PNG (was {_describe(image)})")
     what = "edits take a square RGBA PNG" if rgba else "variations take a square PNG"
-    warnings.append(f"image: dall-e-2 {what} under 4 MB; {', '.join(changes)}")
+    warnings.append(GenerationWarning(f"image: dall-e-2 {what} under 4 MB; {', '.join(changes)}",
+                                      kind="compatibility", field="image"))
     return Upload("image.png", data, "image/png", crop=crop, scaled_to=scaled)
 
 
-def gpt_image(image: ImageData, warnings: list[str]) -> Upload:
+def gpt_image(image: ImageData, warnings: list[GenerationWarning]) -> Upload:
     """The image for a GPT Image edit: PNG, JPEG or WEBP as given, anything else as PNG; under 50 MB."""
     ext = _GPT_IMAGE_TYPES.get(image.mime)
     if ext is not None:
         upload = Upload(f"image.{ext}", image.data, image.mime)
     else:
         upload = Upload("image.png", _png(image.to_pil()), "image/png")
-        warnings.append(f"image: GPT Image edits take PNG, JPEG or WEBP; converted the {image.mime} image to PNG")
+        warnings.append(GenerationWarning(f"image: GPT Image edits take PNG, JPEG or WEBP; converted the {image.mime} "
+                                          "image to PNG", kind="compatibility", field="image"))
     if len(upload.data) >= GPT_IMAGE_MAX_BYTES:
         raise InvalidRequest(f"image: GPT Image edits take files under 50 MB; this image is {len(upload.data)} bytes",
                              field="image")
     return upload
 
 
-def openai_mask(mask: ImageData, image: Upload, warnings: list[str]) -> Upload:
+def openai_mask(mask: ImageData, image: Upload, warnings: list[GenerationWarning]) -> Upload:
     """imagegen's mask (white = repaint) as OpenAI's: an RGBA PNG, transparent where to edit, cut and
     scaled like ``image`` was."""
     from PIL import Image
@@ -117,8 +118,9 @@ def openai_mask(mask: ImageData, image: Upload, warnings: list[str]) -> Upload:
         im = im.resize(image.scaled_to, Image.Resampling.NEAREST)
     if _has_transparency(im):
         alpha = im.convert("RGBA").getchannel("A")
-        warnings.append("mask: it has transparent pixels, so it was read as OpenAI's own form (transparent = edit) "
-                        "and its alpha channel used as it is")
+        warnings.append(GenerationWarning("mask: it has transparent pixels, so it was read as OpenAI's own form "
+                                          "(transparent = edit) and its alpha channel used as it is",
+                                          kind="compatibility", field="mask"))
     else:  # light = repaint -> alpha 0; dark = keep -> alpha 255
         alpha = im.convert("L").point(lambda v: 0 if v >= 128 else 255)
     out = Image.new("RGBA", im.size, (0, 0, 0, 255))

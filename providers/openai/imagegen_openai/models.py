@@ -19,7 +19,7 @@ from typing import Literal
 
 from imagegen.provider import Capabilities
 
-__all__ = ["GENERIC", "MODELS", "ModelSpec", "PixelBoundedCapabilities", "model_spec"]
+__all__ = ["GENERIC", "MODELS", "ModelSpec", "model_spec"]
 
 Family = Literal["dall-e-2", "dall-e-3", "gpt-image", "generic"]
 
@@ -31,23 +31,6 @@ _SQUARES = frozenset({(256, 256), (512, 512), (1024, 1024)})
 _DALL_E_3_SIZES = frozenset({(1024, 1024), (1792, 1024), (1024, 1792)})
 _GPT_IMAGE_SIZES = frozenset({(1024, 1024), (1536, 1024), (1024, 1536)})
 _GPT_QUALITIES = frozenset({"low", "medium", "high", "auto"})
-
-
-@dataclass(frozen=True)
-class PixelBoundedCapabilities(Capabilities):
-    """``Capabilities`` with a lower bound on the pixel count too (``gpt-image-2`` needs 655,360 or more),
-    so every size imagegen plans for is one the API accepts."""
-
-    min_pixels: int | None = None
-
-    def allows(self, width: int, height: int) -> bool:
-        if self.min_pixels is not None and width * height < self.min_pixels:
-            return False
-        return super().allows(width, height)
-
-    def describe_sizes(self) -> str:
-        text = super().describe_sizes()
-        return f"{text}, at least {self.min_pixels} pixels" if self.min_pixels else text
 
 
 @dataclass(frozen=True)
@@ -86,7 +69,7 @@ class ModelSpec:
             return Capabilities(sizes=self.sizes, default_size=(1024, 1024),
                                 max_images_per_call=self.max_images_per_call, operations=self.operations,
                                 supports=supports, qualities=self.qualities, styles=self.styles)
-        return PixelBoundedCapabilities(
+        return Capabilities(
             sizes=None, multiple_of=free.multiple_of, min_side=free.min_side, max_side=free.max_side,
             max_pixels=free.max_pixels, max_aspect=free.max_aspect, min_pixels=free.min_pixels,
             default_size=(1024, 1024), max_images_per_call=self.max_images_per_call, operations=self.operations,

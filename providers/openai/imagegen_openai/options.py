@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 __all__ = ["OPTION_NAMES", "OpenAIOptions", "parse_options"]
 

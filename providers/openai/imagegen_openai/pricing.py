@@ -20,8 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from imagegen.errors import InvalidRequest
-from imagegen.result import Cost, CostItem
+from imagegen.provider import Cost, CostItem, CostSource, InvalidRequest
 
 __all__ = ["PRICES_ENV", "TOKEN_KINDS", "PriceTable", "Usage", "builtin_prices", "load_prices"]
 
@@ -106,7 +105,7 @@ class PriceTable:
         return max(known) if known else None
 
     def image_cost(self, model: str, width: int, height: int, quality: str | None, n: int, *,
-                   label: str, source: str = "price-table", note: str = "") -> Cost | None:
+                   label: str, source: CostSource = "price-table", note: str = "") -> Cost | None:
         """``n`` images from the per-image table, or None when the table has no price for them."""
         found = self.per_image(model, width, height, quality)
         if found is None:

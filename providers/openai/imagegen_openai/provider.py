@@ -25,11 +25,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from imagegen.errors import ImageGenError, InvalidRequest, ProviderUnavailable, TransientError, UnsupportedFeature
-from imagegen.provider import Capabilities, ProgressEvent, ProviderRequest, ProviderResponse, gather_calls
-from imagegen.result import Cost, GeneratedImage
+from imagegen.provider import (
+    Capabilities,
+    Cost,
+    GeneratedImage,
+    GenerationWarning,
+    ImageGenError,
+    InvalidRequest,
+    ProgressEvent,
+    ProviderRequest,
+    ProviderResponse,
+    ProviderUnavailable,
+    TransientError,
+    check_timeout,
+    scrub,
+    scrub_error,
+)
 
-from .errors import map_error, redact, scrub_exception
+from .errors import map_error
 from .inputs import Upload, dall_e_2_image, gpt_image, openai_mask
 from .models import GPT_IMAGE_OPTIONS, MODELS, ModelSpec, model_spec
 from .options import OPTION_NAMES, OpenAIOptions, parse_options
@@ -55,7 +68,7 @@ class _Outcome:
     images: list[GeneratedImage]
     usage: Usage | None = None
     quality: str | None = None
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[GenerationWarning] = field(default_factory=list)
 
 
 class OpenAIProvider:
@@ -82,9 +95,7 @@ class OpenAIProvider:
         if not isinstance(model, str) or not model.strip():
             raise InvalidRequest(f"model: expected an OpenAI image model id such as {DEFAULT_MODEL!r}; got {model!r}",
                                  field="model")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout <= 0):
-            raise InvalidRequest(f"timeout: must be seconds > 0 or None; got {timeout!r}", field="timeout")
+        self.timeout = check_timeout(timeout)
         if like is not None and not model_spec(like).known:
             raise InvalidRequest(f"like: {like!r} is not a model imagegen-openai knows; use one of "
                                  f"{', '.join(_known_models())}", field="like")
@@ -94,13 +105,12 @@ class OpenAIProvider:
         self.options: OpenAIOptions = parse_options(options, where="OpenAIProvider")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         self.organization = organization
-        self.timeout = float(timeout) if timeout is not None else None
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.prices: PriceTable = load_prices(prices if prices is not None else os.environ.get(PRICES_ENV) or None)
         self._caps = self.spec.capabilities()
-        self._notes: list[str] = []
+        self._notes: list[GenerationWarning] = []
         if not self.spec.known:
-            self._notes.append(self._unknown_model_note())
+            self._notes.append(GenerationWarning(self._unknown_model_note(), kind="compatibility", field="model"))
             logger.warning("imagegen %s", self._notes[0])
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
             weakref.WeakKeyDictionary())
@@ -206,7 +216,7 @@ class OpenAIProvider:
         try:
             return openai.AsyncOpenAI(**settings)
         except openai.OpenAIError as exc:
-            raise ProviderUnavailable(f"the openai SDK could not be set up: {redact(str(exc), [key])}",
+            raise ProviderUnavailable(f"the openai SDK could not be set up: {scrub(str(exc), [key])}",
                                       provider=self.label) from None
 
     async def aclose(self) -> None:
@@ -224,46 +234,27 @@ class OpenAIProvider:
     # -- generation ----------------------------------------------------------------------------
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        """One API call for ``req`` (``normalize`` has fitted it to this model: its size, quality and style,
+        its inputs, and at most ``max_images_per_call`` images)."""
         warnings = list(self._notes)
-        self._check(req)
         options = self._request_options(req, warnings)
         if req.operation == "variation" and req.prompt.strip():
-            warnings.append(f"prompt: {self.label} variations take no prompt; it was not sent")
+            warnings.append(GenerationWarning(f"prompt: {self.label} variations take no prompt; it was not sent",
+                                              kind="unsupported", field="prompt"))
         sdk = self._sdk()  # a missing key fails here, before any work or any request
         uploads = await self._uploads(req, warnings)
-        per_call = self.spec.max_images_per_call
-        counts = [min(per_call, req.n - start) for start in range(0, req.n, per_call)]
-        calls = [self._one(sdk, req, options, uploads, count) for count in counts]
-        outcomes = await self._gather(calls, req)
-        return self._response(req, outcomes, warnings)
+        outcome = await self._one(sdk, req, options, uploads)
+        if req.progress is not None:
+            req.progress(ProgressEvent(stage="generate", step=1, total=1, image_index=req.index))
+        return self._response(req, outcome, warnings)
 
-    def _check(self, req: ProviderRequest) -> None:
-        """Requests come from ``normalize`` already valid; this guards direct callers."""
-        caps = self._caps
-        if req.operation not in caps.operations:
-            raise UnsupportedFeature(f"operation: {self.label} cannot do {req.operation}; it supports "
-                                     f"{', '.join(sorted(caps.operations))}", field="operation", provider=self.label)
-        if not caps.allows(req.width, req.height):
-            raise InvalidRequest(f"size: {req.width}x{req.height} is not a size {self.label} makes; allowed: "
-                                 f"{caps.describe_sizes()}", field="size", provider=self.label)
-        if req.n < 1:
-            raise InvalidRequest(f"n: must be at least 1; got {req.n}", field="n", provider=self.label)
-        for name, allowed in (("quality", caps.qualities), ("style", caps.styles)):
-            value = getattr(req, name)
-            if value is not None and (allowed is None or value not in allowed):
-                choices = ", ".join(sorted(allowed)) if allowed else "none"
-                raise InvalidRequest(f"{name}: {value!r} is not a {name} {self.label} takes; allowed: {choices}",
-                                     field=name, provider=self.label)
-        if req.operation in ("img2img", "inpaint", "variation") and req.image is None:
-            raise InvalidRequest(f"image: {req.operation} needs an image", field="image", provider=self.label)
-        if req.operation == "inpaint" and req.mask is None:
-            raise InvalidRequest("mask: inpaint needs a mask", field="mask", provider=self.label)
-
-    def _request_options(self, req: ProviderRequest, warnings: list[str]) -> OpenAIOptions:
+    def _request_options(self, req: ProviderRequest, warnings: list[GenerationWarning]) -> OpenAIOptions:
         given = req.provider_options
         known = {k: v for k, v in given.items() if k in OPTION_NAMES}
         for key in sorted(set(given) - set(known)):
-            warnings.append(f"provider_options: openai ignores {key!r}; it knows {', '.join(OPTION_NAMES)}")
+            warnings.append(GenerationWarning(f"provider_options: openai ignores {key!r}; it knows "
+                                              f"{', '.join(OPTION_NAMES)}", kind="unsupported",
+                                              field="provider_options"))
         options = parse_options(known, base=self.options) if known else self.options
         takes = set(self.spec.options)
         if req.operation != "txt2img":
@@ -272,10 +263,12 @@ class OpenAIProvider:
         for name in dropped:
             where = ("GPT Image models" if name in GPT_IMAGE_OPTIONS and self.spec.family != "gpt-image"
                      else f"{req.operation} with {self.label}")
-            warnings.append(f"provider_options: {name} does not apply to {where}; not sent")
+            warnings.append(GenerationWarning(f"provider_options: {name} does not apply to {where}; not sent",
+                                              kind="unsupported", field=f"provider_options.{name}"))
         return options.model_copy(update=dict.fromkeys(dropped)) if dropped else options
 
-    async def _uploads(self, req: ProviderRequest, warnings: list[str]) -> tuple[Upload | None, Upload | None]:
+    async def _uploads(self, req: ProviderRequest,
+                       warnings: list[GenerationWarning]) -> tuple[Upload | None, Upload | None]:
         if req.operation == "txt2img" or req.image is None:
             return None, None
         image, mask = req.image, req.mask
@@ -290,10 +283,9 @@ class OpenAIProvider:
         return await asyncio.to_thread(prepare)
 
     def _kwargs(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                uploads: tuple[Upload | None, Upload | None], count: int,
-                ) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
+                uploads: tuple[Upload | None, Upload | None]) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
         """The SDK method and the exact arguments of one call."""
-        kwargs: dict[str, Any] = {"model": self.model, "n": count, "size": f"{req.width}x{req.height}"}
+        kwargs: dict[str, Any] = {"model": self.model, "n": req.n, "size": f"{req.width}x{req.height}"}
         if req.operation != "variation":
             kwargs["prompt"] = req.prompt
         if req.quality is not None:
@@ -319,14 +311,14 @@ class OpenAIProvider:
         return images.edit, kwargs
 
     async def _one(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                   uploads: tuple[Upload | None, Upload | None], count: int) -> _Outcome:
+                   uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
         if req.cancel is not None and req.cancel.is_set():
             raise TransientError("cancelled before the call was sent", provider=self.label)
-        method, kwargs = self._kwargs(sdk, req, options, uploads, count)
+        method, kwargs = self._kwargs(sdk, req, options, uploads)
         try:
             raw = await method(**kwargs)
             body = json.loads(raw.http_response.content)
-            return await self._read(body, count)
+            return await self._read(body, req.n)
         except ImageGenError:
             raise
         except Exception as exc:
@@ -334,7 +326,7 @@ class OpenAIProvider:
             mapped = map_error(exc, label=self.label, secrets=secrets)
             if mapped is None:
                 raise
-            scrub_exception(exc, secrets)
+            scrub_error(exc, secrets)
             raise mapped from exc
 
     async def _read(self, body: Any, asked: int) -> _Outcome:
@@ -369,7 +361,8 @@ class OpenAIProvider:
         outcome = _Outcome(images=images, usage=Usage.from_response(body.get("usage")),
                            quality=body.get("quality") if isinstance(body.get("quality"), str) else None)
         if len(images) < asked:
-            outcome.warnings.append(f"filtered: OpenAI returned {len(images)} of the {asked} images asked for")
+            outcome.warnings.append(GenerationWarning(f"filtered: OpenAI returned {len(images)} of the {asked} images "
+                                                      "asked for"))
         return outcome
 
     def _image_bytes(self, data: bytes, revised: str | None) -> GeneratedImage:
@@ -405,56 +398,41 @@ class OpenAIProvider:
                                  provider=self.label)
         return response.content
 
-    async def _gather(self, calls: Sequence[Awaitable[_Outcome]], req: ProviderRequest) -> list[_Outcome]:
-        """Run the calls together and report progress; if some fail, raise the first failure with the
-        others' images attached (``error.images``), so nothing paid for is lost."""
-        total = len(calls)
-        done = 0
+    def _response(self, req: ProviderRequest, outcome: _Outcome,
+                  warnings: list[GenerationWarning]) -> ProviderResponse:
+        warnings.extend(w for w in outcome.warnings if w not in warnings)
+        cost = self._cost(req, outcome, warnings)
+        info: dict[str, Any] = {"model": self.model, "size": f"{req.width}x{req.height}", "calls": 1}
+        if outcome.usage is not None:
+            info["tokens"] = outcome.usage.as_dict()
+        return ProviderResponse(images=outcome.images, cost=cost, warnings=list(warnings), usage=info)
 
-        async def tracked(call: Awaitable[_Outcome]) -> _Outcome:
-            nonlocal done
-            outcome = await call
-            done += 1
-            if req.progress is not None:
-                req.progress(ProgressEvent(stage="generate", step=done, total=total, image_index=req.index))
-            return outcome
-
-        return await gather_calls([tracked(c) for c in calls], lambda outcome: outcome.images)
-
-    def _response(self, req: ProviderRequest, outcomes: list[_Outcome], warnings: list[str]) -> ProviderResponse:
-        images = [im for o in outcomes for im in o.images]
-        for o in outcomes:
-            warnings.extend(w for w in o.warnings if w not in warnings)
-        usages = [o.usage for o in outcomes if o.usage is not None]
-        usage = sum(usages[1:], usages[0]) if usages else None
-        cost = self._cost(req, outcomes, usage, len(images), warnings)
-        info: dict[str, Any] = {"model": self.model, "size": f"{req.width}x{req.height}", "calls": len(outcomes)}
-        if usage is not None:
-            info["tokens"] = usage.as_dict()
-        return ProviderResponse(images=images, cost=cost, warnings=warnings, usage=info)
-
-    def _cost(self, req: ProviderRequest, outcomes: list[_Outcome], usage: Usage | None, made: int,
-              warnings: list[str]) -> Cost | None:
+    def _cost(self, req: ProviderRequest, outcome: _Outcome, warnings: list[GenerationWarning]) -> Cost | None:
         gpt = self.spec.family == "gpt-image"
-        if gpt and usage is not None and len(outcomes) == sum(o.usage is not None for o in outcomes):
+        usage = outcome.usage
+        if gpt and usage is not None:
             cost = self.prices.usage_cost(self._price_model, usage, label=self.label)
             if cost is not None:
                 return cost
-            warnings.append(f"cost: no token prices known for {self.label} ({self.prices.describe()}) for the "
-                            f"usage it reported ({usage.as_dict()}); cost.usd is None (unknown)")
+            warnings.append(_cost_warning(f"cost: no token prices known for {self.label} ({self.prices.describe()}) "
+                                          f"for the usage it reported ({usage.as_dict()}); cost.usd is None (unknown)"))
             return Cost(usd=None)
-        answered = next((o.quality for o in outcomes if o.quality), None)
-        cost = self._table_cost(req.width, req.height, req.quality, answered, made)
+        cost = self._table_cost(req.width, req.height, req.quality, outcome.quality, len(outcome.images))
         if cost is None:
-            quality, _ = self._table_quality(req.quality, answered)
-            warnings.append(f"cost: no price known for {self.label} at {req.width}x{req.height}"
-                            f"{' ' + quality if quality else ''} ({self.prices.describe()}); cost.usd is None "
-                            "(unknown)")
+            quality, _ = self._table_quality(req.quality, outcome.quality)
+            warnings.append(_cost_warning(f"cost: no price known for {self.label} at {req.width}x{req.height}"
+                                          f"{' ' + quality if quality else ''} ({self.prices.describe()}); cost.usd "
+                                          "is None (unknown)"))
             return Cost(usd=None)
         if gpt:
-            warnings.append(f"cost: {self.label} reported no token usage; cost.usd is an estimate from the per-image "
-                            f"price table ({self.prices.describe()}), without input tokens")
+            warnings.append(_cost_warning(f"cost: {self.label} reported no token usage; cost.usd is an estimate from "
+                                          f"the per-image price table ({self.prices.describe()}), without input "
+                                          "tokens"))
         return cost
+
+
+def _cost_warning(text: str) -> GenerationWarning:
+    return GenerationWarning(text, kind="cost")
 
 
 def _known_models() -> list[str]:

@@ -66,13 +66,13 @@ def test_gpt_image_1_5_prices_text_output_tokens_at_its_text_output_rate(make, a
     assert result.cost.usd == pytest.approx((10 * 5.00 + 272 * 32.00 + 30 * 10.00) / 1e6)
 
 
-def test_usage_is_summed_over_the_calls_of_one_request(make, api, kit):
+def test_the_usage_cost_of_a_split_request_is_the_sum_of_its_calls(make, api, kit):
     api.script("/images/generations", kit.json_response(kit.images_body(10, usage=kit.usage(text_in=10,
                                                                                              image_out=1000))),
                kit.json_response(kit.images_body(2, usage=kit.usage(text_in=10, image_out=200))))
-    result = run(make("gpt-image-1"), kit.request(n=12))
-    assert result.cost.usd == pytest.approx((20 * 5.00 + 1200 * 40.00) / 1e6)
-    assert result.usage["tokens"]["image_output"] == 1200
+    result = imagegen.Client(make("gpt-image-1"), retry=False).generate("a fox", n=12)
+    assert sorted(c.json["n"] for c in api.requests) == [2, 10]
+    assert result.cost.usd == pytest.approx((20 * 5.00 + 1200 * 40.00) / 1e6) and result.cost.source == "usage"
 
 
 def test_a_token_kind_without_a_price_makes_the_cost_unknown_with_a_warning(make, api, kit):

@@ -51,7 +51,7 @@ def test_429_retry_after_as_an_http_date_is_seconds_from_now(make, api, kit):
 
 def test_429_insufficient_quota_is_rate_limited_too(make, api, kit):
     api.script("/images/generations", kit.error(429, "You exceeded your current quota", "insufficient_quota"))
-    assert fail(make(), kit.request(), RateLimited).details["code"] == "insufficient_quota"
+    assert fail(make(), kit.request(), RateLimited).code == "insufficient_quota"
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
@@ -132,7 +132,7 @@ def test_a_400_about_the_moderation_setting_is_a_bad_request_not_a_refusal(make,
 def test_401_and_403_are_authentication_errors(status, code, make, api, kit):
     api.script("/images/generations", kit.error(status, "not allowed", code))
     err = fail(make(), kit.request(), AuthenticationError)
-    assert err.details["status"] == status
+    assert err.status == status
 
 
 @pytest.mark.parametrize(("status", "param", "field"), [
@@ -154,7 +154,7 @@ def test_408_and_409_are_transient(status, make, api, kit):
 def test_the_request_id_is_kept_in_the_message(make, api, kit):
     api.script("/images/generations", kit.error(500, "oops", headers={"x-request-id": "req_123"}))
     err = fail(make(), kit.request(), TransientError)
-    assert "req_123" in str(err) and err.details["request_id"] == "req_123"
+    assert "req_123" in str(err) and err.provider_request_id == "req_123"
 
 
 def test_the_sdk_exception_is_kept_as_the_cause(make, api, kit):

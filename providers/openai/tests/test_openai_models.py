@@ -127,17 +127,6 @@ def test_like_must_name_a_known_model():
     assert info.value.field == "like" and "dall-e-3" in str(info.value)
 
 
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"width": 1000, "height": 1000}, "size"), ({"quality": "ultra"}, "quality"),
-    ({"operation": "variation"}, "image")])
-def test_a_direct_call_with_an_invalid_request_is_refused_before_sending(fields, field, make, api, kit):
-    import asyncio
-
-    with pytest.raises(InvalidRequest) as info:
-        asyncio.run(make("dall-e-2" if field == "image" else "dall-e-3").generate(kit.request(**fields)))
-    assert info.value.field == field and api.requests == []
-
-
 def test_the_provider_matrix_row_marks_exactly_what_the_model_honours():
     from imagegen.cli import provider_matrix
 
