@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from imagegen import Client, registry
+from imagegen.testing import Reply
 
 imagegen_openai = pytest.importorskip("imagegen_openai")
 imagegen_diffusers = pytest.importorskip("imagegen_diffusers")
@@ -16,7 +17,7 @@ KEY = "sk-test-donewhen-0123456789abcdef"
 def test_cloud_503_three_times_then_the_embedded_local_model(server, retry, monkeypatch, tmp_path):
     monkeypatch.setitem(registry._registered, "openai",
                         lambda model: imagegen_openai.OpenAIProvider(model, api_key=KEY, base_url=f"{server.url}/v1"))
-    unavailable = ("json", 503, {"error": {"message": "overloaded", "type": "server_error"}}, {})
+    unavailable = Reply.json({"error": {"message": "overloaded", "type": "server_error"}}, status=503)
     server.push(unavailable, unavailable, unavailable)
     client = Client(providers=["openai:dall-e-3", "diffusers:imagegen-mini"], budget_usd=1, retry=retry,
                     ledger=tmp_path / "ledger.sqlite")

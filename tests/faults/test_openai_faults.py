@@ -23,7 +23,7 @@ from imagegen import (
     TransientError,
     registry,
 )
-from imagegen.testing import FakeProvider
+from imagegen.testing import FakeProvider, Hang, Raw, Reply, Reset
 
 imagegen_openai = pytest.importorskip("imagegen_openai")
 
@@ -36,34 +36,31 @@ def error_body(message: str, code: str | None = None, kind: str = "invalid_reque
     return {"error": {"message": message, "type": kind, "code": code, "param": None}}
 
 
-def raw(body: bytes, length: int | None = None) -> tuple:
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            f"{len(body) if length is None else length}\r\nConnection: close\r\n\r\n")
-    return ("raw", head.encode() + body)
+def raw(body: bytes, length: int | None = None) -> Raw:
+    return Raw(Reply(200, body, {"Content-Type": "application/json"}).to_bytes(length=length))
 
 
-def status(code: int, headers: dict | None = None) -> tuple:
-    return ("json", code, error_body(f"upstream said {code}", kind="server_error"), headers or {})
+def status(code: int, headers: dict | None = None) -> Reply:
+    return Reply.json(error_body(f"upstream said {code}", kind="server_error"), status=code, headers=headers)
 
 
-# (id, scripted action, expected class, retried?)
+# (id, scripted answer, expected class, retried?)
 FAULTS = [
-    ("429-retry-after", ("json", 429, error_body("Rate limit reached", "rate_limit_exceeded", "requests"),
-                         {"Retry-After": "7"}), RateLimited, True),
-    ("429-no-retry-after", ("json", 429, error_body("Rate limit reached", "rate_limit_exceeded", "requests"), {}),
+    ("429-retry-after", Reply.json(error_body("Rate limit reached", "rate_limit_exceeded", "requests"), status=429,
+                                   headers={"Retry-After": "7"}), RateLimited, True),
+    ("429-no-retry-after", Reply.json(error_body("Rate limit reached", "rate_limit_exceeded", "requests"), status=429),
      RateLimited, True),
     ("500", status(500), TransientError, True),
     ("502", status(502), TransientError, True),
     ("503", status(503), TransientError, True),
     ("504", status(504), TransientError, True),
-    ("connection-reset", ("reset",), TransientError, True),
+    ("connection-reset", Reset(), TransientError, True),
     ("truncated-body", raw(b'{"created": 1, "da', length=4096), TransientError, True),
     ("truncated-json", raw(b'{"created": 1, "data": [{"b64_json": "iVBOR'), TransientError, True),
-    ("invalid-base64", ("json", 200, {"created": 1, "data": [{"b64_json": "!!not base64!!"}]}, {}),
-     TransientError, True),
-    ("content-policy", ("json", 400, error_body("Your request was rejected as a result of our safety system.",
-                                                "content_policy_violation"), {}), ContentPolicyError, False),
-    ("401", ("json", 401, error_body(f"Incorrect API key provided: {KEY}.", "invalid_api_key"), {}),
+    ("invalid-base64", Reply.json({"created": 1, "data": [{"b64_json": "!!not base64!!"}]}), TransientError, True),
+    ("content-policy", Reply.json(error_body("Your request was rejected as a result of our safety system.",
+                                             "content_policy_violation"), status=400), ContentPolicyError, False),
+    ("401", Reply.json(error_body(f"Incorrect API key provided: {KEY}.", "invalid_api_key"), status=401),
      AuthenticationError, False),
 ]
 IDS = [f[0] for f in FAULTS]
@@ -125,7 +122,7 @@ def test_fallback_to_local_follows_the_configured_triggers(name, action, expecte
 
 
 def test_a_timeout_is_a_transient_error_retried_then_fallen_back(server, openai_provider, retry, ledger):
-    server.push(("hang",), ("hang",), ("hang",))
+    server.push(Hang(), Hang(), Hang())
     result = Client([openai_provider(), local()], retry=retry, ledger=ledger, timeout=0.3).generate("a fox")
     assert result.provider == "diffusers" and server.count == 3
     assert [(e.provider, e.error) for e in ledger.entries()] == [("openai", "TransientError")] * 3 + [
@@ -157,8 +154,8 @@ def test_all_failing_raises_all_providers_failed_and_keeps_every_attempt(server,
 def test_a_failure_mid_batch_loses_no_finished_image(server, openai_provider, retry, ledger, tmp_path):
     prompts = [f"p{i}" for i in range(5)]
     answer = server.default
-    refusal = ("json", 400, error_body("rejected by our safety system", "content_policy_violation"), {})
-    server.default = lambda request: refusal if (request.get("json") or {}).get("prompt") == "p2" else answer(request)
+    refusal = Reply.json(error_body("rejected by our safety system", "content_policy_violation"), status=400)
+    server.default = lambda request: refusal if (request.json or {}).get("prompt") == "p2" else answer(request)
     client = Client(openai_provider(), retry=retry, ledger=ledger, budget_usd=1.0)
     items = client.generate_many(prompts, out_dir=tmp_path / "out", concurrency=2)
     assert isinstance(items[2], ContentPolicyError)
@@ -173,8 +170,8 @@ def test_a_failure_mid_batch_loses_no_finished_image(server, openai_provider, re
 
 def test_the_key_never_leaks(server, openai_provider, retry, ledger, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    server.push(("json", 401, error_body(f"Incorrect API key provided: {KEY}. Find yours at ...",
-                                         "invalid_api_key"), {}))
+    server.push(Reply.json(error_body(f"Incorrect API key provided: {KEY}. Find yours at ...", "invalid_api_key"),
+                           status=401))
     provider = openai_provider()
     client = Client(provider, retry=retry, ledger=ledger)
     with pytest.raises(AuthenticationError) as info:

@@ -10,7 +10,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from imagegen.errors import InvalidRequest, ProviderUnavailable
+from imagegen.provider import InvalidRequest, ProviderUnavailable
 
 from ._lazy import torch
 

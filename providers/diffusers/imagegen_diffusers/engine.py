@@ -29,10 +29,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from imagegen.errors import ImageGenError, InvalidRequest, ProviderUnavailable
-from imagegen.imageio import ImageData, encode_png
-from imagegen.provider import ProgressEvent
-from imagegen.result import GeneratedImage
+from imagegen.provider import (
+    GeneratedImage,
+    GenerationWarning,
+    ImageData,
+    ImageGenError,
+    InvalidRequest,
+    ProgressEvent,
+    ProviderUnavailable,
+    encode_png,
+)
 
 from . import images as imaging
 from ._lazy import diffusers, torch
@@ -130,7 +136,7 @@ class Outcome:
     """What ``LoadedModel.run`` made, and how."""
 
     images: list[GeneratedImage]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[GenerationWarning] = field(default_factory=list)
     device_s: float = 0.0
     encode_s: float = 0.0
     scheduler: str = ""
@@ -529,8 +535,9 @@ class LoadedModel:
         self.settings, batch = apply_rung(self.settings, rung, batch)
         if rung == "smaller-batch":
             self.max_batch = batch
-        out.warnings.append(f"memory: {self.device.torch_device} ran out of memory; retrying with {rung} "
-                            f"(now: {', '.join(self.settings.savers()) or 'no savers'}, {batch} image(s) at a time)")
+        out.warnings.append(GenerationWarning(
+            f"memory: {self.device.torch_device} ran out of memory; retrying with {rung} "
+            f"(now: {', '.join(self.settings.savers()) or 'no savers'}, {batch} image(s) at a time)"))
         logger.warning("imagegen diffusers: %s", out.warnings[-1])
         return batch
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 #: Tensors the SD pipelines stack as (unconditional, conditional) halves while guidance is on.
 STACKED = ("prompt_embeds", "add_text_embeds", "add_time_ids", "mask", "masked_image_latents", "image")

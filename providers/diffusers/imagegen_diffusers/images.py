@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from imagegen.imageio import ImageData
+from imagegen.provider import ImageData
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagegen.errors import ProviderUnavailable
+from imagegen.provider import ProviderUnavailable
 
 from .guidance import is_cutoff, is_guidance
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 from .device import DeviceInfo, GiB
 

@@ -17,10 +17,17 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imagegen.errors import ImageGenError, InvalidRequest
-from imagegen.params import LoRA
-from imagegen.provider import Capabilities, ProviderRequest, ProviderResponse
-from imagegen.result import Cost, CostItem
+from imagegen.provider import (
+    Capabilities,
+    Cost,
+    CostItem,
+    GenerationWarning,
+    ImageGenError,
+    InvalidRequest,
+    LoRA,
+    ProviderRequest,
+    ProviderResponse,
+)
 
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
@@ -221,7 +228,7 @@ class DiffusersProvider:
         return await asyncio.to_thread(self._generate, req, sampler)
 
     def _generate(self, req: ProviderRequest, sampler: Sampler | None) -> ProviderResponse:
-        warnings: list[str] = []
+        warnings: list[GenerationWarning] = []
         job = self._job(req, sampler, warnings)
         device = self._device()
         key = self._cache_key(device)
@@ -258,31 +265,20 @@ class DiffusersProvider:
         timings = {"gpu_s": out.device_s, "encode_s": out.encode_s, "queue_s": queued}
         if loaded:
             timings["load_s"] = entry.load_s
-        return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=warnings,
+        return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=list(warnings),
                                 usage=report, timings=timings)
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,
                                height=info.native_side, batch=self._max_images, params=info.params, dtype=self.dtype)
 
-    def _job(self, req: ProviderRequest, sampler: Sampler | None, warnings: list[str]) -> Job:
-        """Validate ``req`` and resolve every default: any problem is an ``InvalidRequest`` before work."""
+    def _job(self, req: ProviderRequest, sampler: Sampler | None, warnings: list[GenerationWarning]) -> Job:
+        """Resolve every default of ``req`` (which ``normalize`` fitted to these capabilities: operation, size,
+        ``n`` and seed range); a problem with what only this provider checks is an ``InvalidRequest`` before work."""
         info = self.info()
         operation = req.operation
-        allowed = {"inpaint"} if info.inpainting else OPERATIONS
-        if operation not in allowed:
-            raise InvalidRequest(f"operation: {self.model} cannot do {operation}; it does {', '.join(sorted(allowed))}",
-                                 field="operation")
-        multiple = math.lcm(8, info.vae_scale_factor)
-        if req.width < 1 or req.height < 1 or req.width % multiple or req.height % multiple:
-            raise InvalidRequest(f"size: {req.width}x{req.height} is not a multiple of {multiple} on both sides",
-                                 field="size")
-        if req.n < 1:
-            raise InvalidRequest(f"n: expected at least one image; got {req.n}", field="n")
         seeds = [s if s is not None else secrets.randbelow(2**32)
                  for s in (list(req.seeds) + [None] * req.n)[:req.n]]
-        if any(not 0 <= s <= MAX_SEED for s in seeds):
-            raise InvalidRequest(f"seed: seeds must be within 0..{MAX_SEED}", field="seed")
         default_steps, default_guidance = self.defaults()
         steps = req.steps or default_steps
         guidance = req.guidance if req.guidance is not None else default_guidance
@@ -306,8 +302,9 @@ class DiffusersProvider:
                                      "folder, hub id or file) or DiffusersProvider(..., controlnet=...)",
                                      field="control_model")
         if req.negative_prompt and guidance <= 1:
-            warnings.append(f"negative_prompt: has no effect at guidance {guidance:g} (classifier-free guidance is off "
-                            "at 1 or below)")
+            warnings.append(GenerationWarning(f"negative_prompt: has no effect at guidance {guidance:g} "
+                                              "(classifier-free guidance is off at 1 or below)",
+                                              field="negative_prompt"))
         return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
                    steps=steps, guidance=float(guidance), guidance_cutoff=options["guidance_cutoff"],
                    negative_prompt=req.negative_prompt, sampler=sampler,
@@ -318,11 +315,12 @@ class DiffusersProvider:
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)
 
-    def _options(self, given: Mapping[str, Any], info: ModelInfo, warnings: list[str]) -> dict[str, Any]:
+    def _options(self, given: Mapping[str, Any], info: ModelInfo, warnings: list[GenerationWarning]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(OPTIONS))
         if unknown:
-            warnings.append(f"provider_options: diffusers does not know {', '.join(map(repr, unknown))}; ignored "
-                            f"(known: {', '.join(OPTIONS)})")
+            names = ", ".join(map(repr, unknown))
+            warnings.append(GenerationWarning(f"provider_options: diffusers does not know {names}; ignored (known: "
+                                              f"{', '.join(OPTIONS)})", kind="unsupported", field="provider_options"))
         clip_skip = _clip_skip(given["clip_skip"]) if "clip_skip" in given else self._clip_skip
         if clip_skip is not None and info.text_layers is not None and clip_skip >= info.text_layers:
             raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagegen.errors import InvalidRequest
+from imagegen.provider import InvalidRequest
 
 from ._lazy import diffusers
 

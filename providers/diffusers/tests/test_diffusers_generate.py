@@ -10,7 +10,7 @@ import pytest
 from imagegen_diffusers import DiffusersProvider, shared_cache
 
 import imagegen
-from imagegen.errors import InvalidRequest
+from imagegen import InvalidRequest
 from imagegen.provider import ProviderRequest
 
 PROMPT = "a red castle"
@@ -370,7 +370,7 @@ def test_images_are_png_bytes_at_the_asked_size(tiny):
 
 
 def test_settings_reach_the_result_and_the_saved_file(tiny, tmp_path):
-    from imagegen.metadata import read_metadata
+    from imagegen import read_metadata
 
     result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, seed=1)
     local = result.images[0].info["local"]

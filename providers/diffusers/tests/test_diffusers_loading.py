@@ -12,7 +12,7 @@ from imagegen_diffusers.mini import WEIGHTS_DIR
 from imagegen_diffusers.models import checkpoint_tensors, detect_checkpoint_family, resolve_source
 
 import imagegen
-from imagegen.errors import ProviderUnavailable
+from imagegen import ProviderUnavailable
 
 
 def make(tiny, name: str, **kwargs):

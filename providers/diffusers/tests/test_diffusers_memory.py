@@ -13,7 +13,7 @@ from imagegen_diffusers.engine import LoadedModel, is_oom
 from imagegen_diffusers.models import ModelInfo, Source
 
 import imagegen
-from imagegen.errors import ProviderUnavailable
+from imagegen import ProviderUnavailable
 
 PROMPT = "a red castle"
 

@@ -13,7 +13,7 @@ import tomllib
 from imagegen_diffusers import DiffusersProvider
 from imagegen_diffusers.mini import WEIGHTS_DIR
 
-from imagegen.registry import EMBEDDED_MODEL, default_provider_spec, providers, resolve_provider
+import imagegen
 
 PACKAGE = Path(imagegen_diffusers.__file__).parent
 PYPROJECT = PACKAGE.parent / "pyproject.toml"
@@ -34,18 +34,19 @@ def test_capabilities_of_a_folder_need_no_torch():
 
 
 def test_entry_point_names_the_provider_class():
-    assert providers()["diffusers"] == "imagegen_diffusers:DiffusersProvider"
+    assert imagegen.providers()["diffusers"] == "imagegen_diffusers:DiffusersProvider"
 
 
 def test_bare_name_means_the_embedded_model():
-    provider = resolve_provider("diffusers")
+    provider = imagegen.Client().provider("diffusers")
     assert isinstance(provider, DiffusersProvider) and provider.model == "imagegen-mini"
 
 
 def test_embedded_model_is_the_default_without_keys(monkeypatch):
     for name in ("IMAGEGEN_PROVIDER", "OPENAI_API_KEY", "GOOGLE_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
-    assert default_provider_spec() == EMBEDDED_MODEL == "diffusers:imagegen-mini"
+    provider = imagegen.Client().provider()  # the default: no provider named, no key set
+    assert isinstance(provider, DiffusersProvider) and provider.model == "imagegen-mini"
 
 
 def test_metadata_requires_torch_2_4_and_the_libraries_it_uses():
@@ -64,11 +65,3 @@ def test_package_data_covers_every_embedded_weight_file_and_py_typed():
     weights = {os.path.normpath(str(p)) for p in WEIGHTS_DIR.rglob("*") if p.is_file()}
     assert weights and weights <= shipped
     assert str(PACKAGE / "py.typed") in shipped
-
-
-def test_provider_matrix_row_comes_from_the_capabilities(capsys):
-    from imagegen.cli import main
-
-    assert main(["providers", "--markdown", "--spec", "diffusers:imagegen-mini"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| diffusers"))
-    assert "imagegen-mini" in row and "sides 8..128 in steps of 8" in row

@@ -6,7 +6,7 @@ import pytest
 from imagegen_diffusers import LADDER, PRESETS, DeviceInfo, choose_settings
 from imagegen_diffusers.presets import apply_rung, call_settings, next_rung
 
-from imagegen.errors import InvalidRequest
+from imagegen import InvalidRequest
 
 GiB = 1024**3
 

@@ -242,7 +242,7 @@ def test_cost_estimate_uses_the_measured_speed(tiny):
 
 
 def test_local_calls_land_in_the_ledger_with_their_cost(tiny, tmp_path):
-    from imagegen.ledger import Ledger
+    from imagegen import Ledger
 
     ledger = Ledger(tmp_path / "ledger.sqlite")
     client = imagegen.Client(DiffusersProvider(str(tiny.sd1), usd_per_hour=1.0), ledger=ledger)

@@ -10,7 +10,7 @@ from imagegen_diffusers import DiffusersProvider, PipelineCache, resolve_sampler
 from imagegen_diffusers.schedulers import describe_scheduler, make_scheduler
 
 import imagegen
-from imagegen.errors import InvalidRequest
+from imagegen import InvalidRequest
 from imagegen.provider import ProviderRequest
 
 REQUIRED = ["DDPM", "DDIM", "PNDM", "LMS", "Euler", "Euler a", "Heun", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ SDE",

@@ -12,7 +12,7 @@ from imagegen_diffusers.guidance import cutoff_kwargs, guided_steps
 from imagegen_diffusers.mini import WEIGHTS_DIR
 
 import imagegen
-from imagegen.errors import InvalidRequest, ProviderUnavailable
+from imagegen import InvalidRequest, ProviderUnavailable
 
 PROMPT = "a red castle"
 

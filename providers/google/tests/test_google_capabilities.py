@@ -9,7 +9,7 @@ from imagegen_google import MODELS, PRICES, PRICES_AS_OF, GoogleProvider, model_
 
 import imagegen
 from imagegen import GenerateParams, InvalidRequest, UnsupportedFeature
-from imagegen.normalize import normalize
+from imagegen.testing import normalize
 
 IMAGEN_1K = {(1024, 1024), (896, 1280), (1280, 896), (768, 1408), (1408, 768)}
 IMAGEN_2K = {(2048, 2048), (1792, 2560), (2560, 1792), (1536, 2816), (2816, 1536)}

@@ -10,9 +10,9 @@ import pytest
 from imagegen_google import GoogleProvider
 
 import imagegen
-from imagegen import Client, registry
-from imagegen import client as client_module
-from imagegen.testing import FakeProvider
+import imagegen.testing
+from imagegen import Client
+from imagegen.testing import FakeProvider, registered_provider
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -33,7 +33,7 @@ def vertex_env(api, kit, monkeypatch, tmp_path):
     adc = tmp_path / "adc.json"
     adc.write_text(json.dumps({"type": "service_account", "project_id": kit.PROJECT, "private_key_id": "k1",
                                "private_key": _private_key_pem(), "client_email": "sa@proj-1.iam.gserviceaccount.com",
-                               "client_id": "1", "token_uri": api.server.url_for("/token")}))
+                               "client_id": "1", "token_uri": f"{api.url}/token"}))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
     monkeypatch.setenv("GOOGLE_GENAI_USE_VERTEXAI", "true")
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", kit.PROJECT)
@@ -44,12 +44,10 @@ def vertex_env(api, kit, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def fresh_default_client(monkeypatch):
+def fresh_default_client():
     """``imagegen.generate`` builds its default client anew here and closes it afterwards."""
-    monkeypatch.setattr(client_module, "_default", None)
-    yield
-    if client_module._default is not None:
-        client_module._default.close()
+    with imagegen.testing.fresh_default_client():
+        yield
 
 
 def test_imagen_1920x1080_n6_is_two_16_9_requests_six_images_a_size_warning_and_the_cost(
@@ -59,13 +57,14 @@ def test_imagen_1920x1080_n6_is_two_16_9_requests_six_images_a_size_warning_and_
     result = imagegen.generate("a fox", provider="google:imagen-4.0-generate-001", size="1920x1080", n=6)
 
     calls = api.calls(kit.imagen_path())
-    assert sorted(c.body["parameters"]["sampleCount"] for c in calls) == [2, 4]
+    assert sorted(c.fields["parameters"]["sampleCount"] for c in calls) == [2, 4]
     for call in calls:
-        assert call.body["instances"] == [{"prompt": "a fox"}]
-        assert call.body["parameters"]["aspectRatio"] == "16:9" and call.body["parameters"]["sampleImageSize"] == "1K"
+        assert call.fields["instances"] == [{"prompt": "a fox"}]
+        params = call.fields["parameters"]
+        assert params["aspectRatio"] == "16:9" and params["sampleImageSize"] == "1K"
         assert call.headers["Authorization"] == "Bearer ya29.from-adc"
     (token_call,) = api.calls("/token")  # one token for both concurrent calls, signed with the ADC file's key
-    assert token_call.body["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert token_call.fields["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     assert len(result.images) == 6 and {(im.width, im.height) for im in result.images} == {(1408, 768)}
     assert [w for w in result.warnings if w.startswith("size: ")] and "1920x1080" in result.warnings[0]
     assert result.cost.usd == pytest.approx(6 * 0.04) and result.cost.source == "price-table"
@@ -73,13 +72,13 @@ def test_imagen_1920x1080_n6_is_two_16_9_requests_six_images_a_size_warning_and_
 
 
 @pytest.fixture
-def others(monkeypatch):
+def others():
     """Stand-ins registered as ``openai`` and ``diffusers`` (overriding installed ones, for determinism)."""
     cloud = FakeProvider("dall-e-3", name="openai", script=[imagegen.TransientError("503 from openai")] * 10)
     local = FakeProvider("imagegen-mini", name="diffusers")
-    monkeypatch.setitem(registry._registered, "openai", lambda model=None, **kw: cloud)
-    monkeypatch.setitem(registry._registered, "diffusers", lambda model=None, **kw: local)
-    return cloud, local
+    with registered_provider("openai", lambda model=None, **kw: cloud), \
+            registered_provider("diffusers", lambda model=None, **kw: local):
+        yield cloud, local
 
 
 CHAIN = ["openai:dall-e-3", "google:gemini-2.5-flash-image", "diffusers:imagegen-mini"]

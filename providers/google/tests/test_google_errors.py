@@ -19,7 +19,7 @@ from imagegen import (
     RetryPolicy,
     TransientError,
 )
-from imagegen.testing import FakeClock
+from imagegen.testing import FakeClock, Reply
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -79,8 +79,7 @@ def test_server_side_failures_are_transient(api, vertex, kit, code, status, tran
 
 
 def test_an_html_502_from_a_proxy_is_transient(api, vertex, kit):
-    error = fail(api, kit, vertex, kit.json_response({}, status=502).__class__("<html>Bad Gateway</html>", 502,
-                                                                               content_type="text/html"))
+    error = fail(api, kit, vertex, Reply(502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html"}))
     assert isinstance(error, TransientError) and "502" in error.message
 
 
@@ -108,8 +107,8 @@ def test_an_unknown_model_is_provider_unavailable(api, vertex, kit):
 
 
 def test_a_truncated_body_is_transient(api, vertex, kit, transport):
-    error = fail(api, kit, vertex, kit.json_response({}).__class__('{"predictions": [{"bytesBase64En', 200,
-                                                                   content_type="application/json"), transport)
+    cut = Reply(200, b'{"predictions": [{"bytesBase64En', {"Content-Type": "application/json"})
+    error = fail(api, kit, vertex, cut, transport)
     assert isinstance(error, TransientError) and "undecodable" in error.message
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from imagegen.metadata import read_metadata
+from imagegen import read_metadata
 
 SCRIPT = Path(__file__).resolve().parents[3] / "examples" / "google_generate.py"
 

@@ -9,7 +9,7 @@ import pytest
 from imagegen_google import GoogleProvider
 
 from imagegen import Client, ContentPolicyError, ProviderUnavailable
-from imagegen.imageio import ImageData
+from imagegen.provider import ImageData
 
 pytestmark = pytest.mark.filterwarnings("ignore::Warning")
 
@@ -29,7 +29,7 @@ def test_gemini_api_request_uses_the_key_header_and_image_output(api, gemini_api
     run(gemini_api(), kit.request(1344, 768, seeds=(11,), prompt="a fox"))
     (seen,) = api.requests
     assert seen.path.endswith(kit.gemini_path()) and seen.headers["X-Goog-Api-Key"] == kit.API_KEY
-    assert seen.body == {"contents": [{"role": "user", "parts": [{"text": "a fox"}]}],
+    assert seen.fields == {"contents": [{"role": "user", "parts": [{"text": "a fox"}]}],
                          "generationConfig": {"seed": 11, "responseModalities": ["TEXT", "IMAGE"],
                                               "imageConfig": {"aspectRatio": "16:9"}}}
 
@@ -41,7 +41,7 @@ def test_vertex_request_goes_to_the_project_path_and_takes_vertex_only_options(a
     seen = api.requests[0]
     assert seen.path == (f"/v1beta1/projects/{kit.PROJECT}/locations/{kit.LOCATION}/publishers/google/models/"
                          "gemini-2.5-flash-image:generateContent")
-    assert seen.body["generationConfig"]["imageConfig"] == {
+    assert seen.fields["generationConfig"]["imageConfig"] == {
         "aspectRatio": "1:1", "personGeneration": "ALLOW_NONE", "imageOutputOptions": {"mimeType": "image/png"}}
 
 
@@ -49,7 +49,7 @@ def test_options_the_backend_cannot_take_are_warnings_and_not_sent(api, gemini_a
     api.script(":generateContent", kit.gemini_ok())
     response = run(gemini_api(person_generation="allow_all", safety_filter_level="block_none"),
                    kit.request(1344, 768))
-    assert "personGeneration" not in str(api.requests[0].body) and "safety" not in str(api.requests[0].body)
+    assert "personGeneration" not in str(api.requests[0].fields) and "safety" not in str(api.requests[0].fields)
     assert sorted(w.split(" applies")[0] for w in response.warnings if w.startswith("provider_options: ")) == [
         "provider_options: person_generation", "provider_options: safety_filter_level"]
 
@@ -57,7 +57,7 @@ def test_options_the_backend_cannot_take_are_warnings_and_not_sent(api, gemini_a
 def test_gemini_3_pro_sends_the_resolution_tier(api, gemini_api, kit):
     api.script(":generateContent", kit.gemini_ok((2752, 1536)))
     response = run(gemini_api("gemini-3-pro-image-preview"), kit.request(2752, 1536))
-    assert api.requests[0].body["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
+    assert api.requests[0].fields["generationConfig"]["imageConfig"] == {"aspectRatio": "16:9", "imageSize": "2K"}
     assert response.cost.usd == pytest.approx(0.134)
 
 
@@ -65,7 +65,7 @@ def test_input_image_is_sent_inline_for_editing(api, gemini_api, kit):
     api.script(":generateContent", kit.gemini_ok((1024, 1024)))
     source = ImageData.from_bytes(kit.png(64, 48))
     run(gemini_api(), kit.request(1024, 1024, operation="img2img", image=source, prompt="make it night"))
-    parts = api.requests[0].body["contents"][0]["parts"]
+    parts = api.requests[0].fields["contents"][0]["parts"]
     assert parts[0] == {"text": "make it night"}
     inline = parts[1]["inlineData"]  # the SDK writes urlsafe base64 and a snake_case mime key
     assert base64.urlsafe_b64decode(inline["data"]) == source.data
@@ -118,7 +118,7 @@ def test_client_makes_n_images_one_call_each_with_consecutive_seeds(api, gemini_
     api.script(":generateContent", kit.gemini_ok((1024, 1024)))
     with Client(gemini_api(), retry=False) as client:
         result = client.generate("a fox", n=3, seed=40)
-    assert sorted(r.body["generationConfig"]["seed"] for r in api.requests) == [40, 41, 42]
+    assert sorted(r.fields["generationConfig"]["seed"] for r in api.requests) == [40, 41, 42]
     assert result.seeds == [40, 41, 42] and result.cost.usd == pytest.approx(3 * 0.039)
 
 

@@ -33,7 +33,7 @@ def test_vertex_request_goes_to_the_project_path_with_a_bearer_token(api, vertex
 def test_imagen_body_carries_prompt_count_ratio_and_tier(api, vertex, kit):
     api.script(":predict", kit.imagen_ok(3, (1792, 2560)))
     run(vertex(), kit.request(1792, 2560, n=3, prompt="a lighthouse"))
-    assert api.requests[0].body == {
+    assert api.requests[0].fields == {
         "instances": [{"prompt": "a lighthouse"}],
         "parameters": {"sampleCount": 3, "aspectRatio": "3:4", "sampleImageSize": "2K", "includeRaiReason": True}}
 
@@ -41,7 +41,7 @@ def test_imagen_body_carries_prompt_count_ratio_and_tier(api, vertex, kit):
 def test_models_with_one_tier_do_not_send_image_size(api, vertex, kit):
     api.script(":predict", kit.imagen_ok(1, (1024, 1024)))
     run(vertex("imagen-4.0-fast-generate-001"), kit.request(1024, 1024))
-    assert "sampleImageSize" not in api.requests[0].body["parameters"]
+    assert "sampleImageSize" not in api.requests[0].fields["parameters"]
     assert api.requests[0].path == kit.imagen_path("imagen-4.0-fast-generate-001")
 
 
@@ -74,7 +74,7 @@ def test_typed_options_reach_the_body(api, vertex, kit):
     provider = vertex(person_generation="allow_adult", safety_filter_level="block_only_high", enhance_prompt=True,
                       output_mime_type="image/jpeg", output_compression_quality=85, language="en")
     response = run(provider, kit.request(1024, 1024, guidance=9.5))
-    params = api.requests[0].body["parameters"]
+    params = api.requests[0].fields["parameters"]
     assert params["personGeneration"] == "ALLOW_ADULT" and params["safetySetting"] == "BLOCK_ONLY_HIGH"
     assert params["enhancePrompt"] is True and params["guidanceScale"] == 9.5 and params["language"] == "en"
     assert params["outputOptions"] == {"mimeType": "image/jpeg", "compressionQuality": 85}
@@ -84,27 +84,27 @@ def test_typed_options_reach_the_body(api, vertex, kit):
 def test_provider_options_override_the_constructor_defaults_per_call(api, vertex, kit):
     api.script(":predict", kit.imagen_ok(1))
     run(vertex(person_generation="dont_allow"), kit.request(provider_options={"person_generation": "allow_all"}))
-    assert api.requests[0].body["parameters"]["personGeneration"] == "ALLOW_ALL"
+    assert api.requests[0].fields["parameters"]["personGeneration"] == "ALLOW_ALL"
 
 
 def test_unknown_provider_options_are_a_warning_not_sent(api, vertex, kit):
     api.script(":predict", kit.imagen_ok(1))
     response = run(vertex(), kit.request(provider_options={"background": "transparent"}))
     assert response.warnings[0].startswith("provider_options: google ignores 'background'")
-    assert "background" not in str(api.requests[0].body)
+    assert "background" not in str(api.requests[0].fields)
 
 
 def test_negative_prompt_is_sent_where_the_model_honours_it(api, vertex, kit):
     api.script(":predict", kit.imagen_ok(1))
     run(vertex("imagen-3.0-generate-001"), kit.request(negative_prompt="blurry"))
-    assert api.requests[0].body["parameters"]["negativePrompt"] == "blurry"
+    assert api.requests[0].fields["parameters"]["negativePrompt"] == "blurry"
 
 
 def test_seeded_images_are_made_one_per_call_with_the_watermark_off(api, vertex, kit):
     api.script(":predict", kit.imagen_echo())
     response = run(vertex(add_watermark=False), kit.request(n=3, seeds=(7, 8, 9)))
-    sent = sorted((r.body["parameters"]["seed"], r.body["parameters"]["sampleCount"],
-                   r.body["parameters"]["addWatermark"]) for r in api.requests)
+    sent = sorted((r.fields["parameters"]["seed"], r.fields["parameters"]["sampleCount"],
+                   r.fields["parameters"]["addWatermark"]) for r in api.requests)
     assert sent == [(7, 1, False), (8, 1, False), (9, 1, False)]
     assert [im.seed for im in response.images] == [7, 8, 9]
 
@@ -113,7 +113,7 @@ def test_a_seed_with_the_watermark_turned_back_on_is_dropped_with_a_warning(api,
     api.script(":predict", kit.imagen_ok(2))
     response = run(vertex(add_watermark=False), kit.request(n=2, seeds=(7, 8),
                                                             provider_options={"add_watermark": "true"}))
-    params = api.requests[0].body["parameters"]
+    params = api.requests[0].fields["parameters"]
     assert "seed" not in params and params["addWatermark"] is True and params["sampleCount"] == 2
     assert any(w.startswith("seed: ") for w in response.warnings)
 
@@ -142,7 +142,7 @@ def test_client_splits_six_into_four_and_two_and_merges_in_order(api, vertex, ki
     api.script(":predict", kit.imagen_echo())
     with Client(vertex(), retry=False) as client:
         result = client.generate("a fox", size="16:9", n=6)
-    assert sorted(r.body["parameters"]["sampleCount"] for r in api.requests) == [2, 4]
+    assert sorted(r.fields["parameters"]["sampleCount"] for r in api.requests) == [2, 4]
     assert len(result.images) == 6 and result.cost.usd == pytest.approx(0.24)
     assert [a.n for a in result.attempts] == [4, 2] and [a.index for a in result.attempts] == [0, 4]
 

@@ -1,11 +1,11 @@
-"""A scripted OpenAI Images API on 127.0.0.1 for the real ``openai`` client, and providers pointed at it.
+"""The OpenAI Images API, scripted on 127.0.0.1 for the real ``openai`` client, and providers pointed at it.
 
-``api.script(path_suffix, *responses)`` queues responses for requests whose path ends with the suffix
-(the last one repeats); unscripted image paths get ``images_ok`` (as many PNGs of the asked size as
-``n``). Every request is recorded in ``api.requests``: path, headers, the JSON body or the multipart
-form fields and files. ``raw_server(reply)`` answers with fixed bytes (truncated bodies, resets).
-Helpers come through the ``kit`` fixture (test modules cannot import conftest under
-``--import-mode=importlib``).
+``api`` is an ``imagegen.testing.ScriptedServer`` rooted at ``/v1``: ``api.script(path_suffix, *answers)``
+queues answers for requests whose path ends with the suffix (the last one repeats); unscripted requests
+get ``images_ok`` (as many PNGs of the asked size as ``n``). Every request is recorded in ``api.requests``
+(path, headers, the JSON body or the multipart form fields and files). ``raw_server(reply)`` answers
+every request with fixed bytes (truncated bodies), or resets the connection (``None``). Helpers come
+through the ``kit`` fixture (test modules cannot import conftest under ``--import-mode=importlib``).
 """
 
 from __future__ import annotations
@@ -15,21 +15,14 @@ import contextlib
 import functools
 import io
 import json
-import re
-import socket
-import struct
-import threading
-import time
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from imagegen.provider import ProviderRequest
+from imagegen.testing import Delayed, Raw, RecordedRequest, Reply, Reset, ScriptedServer, unused_port
 
 API_KEY = "sk-test-openai-provider-0123456789abcdef"
 ENV_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "OPENAI_ADMIN_KEY",
@@ -53,8 +46,8 @@ def b64(data: bytes) -> str:
 
 # -- response builders ----------------------------------------------------------------------------
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
+    return Reply.json(body, status=status, headers=headers)
 
 
 def images_body(n: int, size: tuple[int, int] = (1024, 1024), *, revised: str | None = None,
@@ -83,28 +76,14 @@ def usage(text_in: int = 50, image_in: int = 0, image_out: int = 4160, text_out:
 
 
 def error(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error",
-          param: str | None = None, headers: dict[str, str] | None = None) -> Response:
+          param: str | None = None, headers: dict[str, str] | None = None) -> Reply:
     return json_response({"error": {"message": message, "type": kind, "param": param, "code": code}}, status=status,
                          headers=headers)
 
 
 # -- the scripted server --------------------------------------------------------------------------
 
-@dataclass
-class Seen:
-    path: str
-    headers: dict[str, str]
-    json: Any = None
-    form: dict[str, str] = field(default_factory=dict)
-    files: dict[str, tuple[str | None, str | None, bytes]] = field(default_factory=dict)
-
-    @property
-    def fields(self) -> dict[str, Any]:
-        """The request's parameters, whichever way they were sent."""
-        return dict(self.json) if isinstance(self.json, dict) else dict(self.form)
-
-
-def images_ok(request: Request, seen: Seen) -> Response:
+def images_ok(seen: RecordedRequest) -> Reply:
     """What the Images API answers: ``n`` PNGs of the asked size (revised prompts from dall-e-3)."""
     params = seen.fields
     w, h = (int(v) for v in str(params.get("size", "1024x1024")).split("x"))
@@ -112,61 +91,11 @@ def images_ok(request: Request, seen: Seen) -> Response:
     return json_response(images_body(int(params.get("n") or 1), (w, h), revised=revised))
 
 
-Handler = Callable[[Request, Seen], Response]
-
-
-@dataclass
-class ScriptedAPI:
-    server: HTTPServer
-    requests: list[Seen] = field(default_factory=list)
-    _scripts: dict[str, list[Response | Handler]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return self.server.url_for("/v1")
-
-    def script(self, suffix: str, *responses: Response | Handler) -> None:
-        self._scripts[suffix] = list(responses)
-
-    def handle(self, request: Request) -> Response:
-        seen = Seen(request.path, dict(request.headers))
-        if request.mimetype == "multipart/form-data":
-            seen.form = {k: v for k, v in request.form.items()}
-            seen.files = {k: (f.filename, f.mimetype, f.read()) for k, f in request.files.items()}
-        else:
-            seen.json = request.get_json(silent=True)
-        with self._lock:
-            self.requests.append(seen)
-            step: Response | Handler = images_ok
-            for suffix, queue in self._scripts.items():
-                if request.path.endswith(suffix):
-                    step = queue.pop(0) if len(queue) > 1 else queue[0]
-                    break
-        return step if isinstance(step, Response) else step(request, seen)
-
-    def calls(self, suffix: str = "") -> list[Seen]:
-        return [r for r in self.requests if r.path.endswith(suffix)]
-
-
-@pytest.fixture(scope="session")
-def _server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", threaded=True)
-    server.start()
-    yield server
-    server.clear()
-    server.stop()
-
-
 @pytest.fixture
-def api(_server: HTTPServer) -> Iterator[ScriptedAPI]:
-    _server.clear()
-    scripted = ScriptedAPI(_server)
-    _server.expect_request(re.compile(".*")).respond_with_handler(scripted.handle)
-    yield scripted
-    errors = list(_server.handler_errors)
-    _server.clear()
-    assert not errors, f"the scripted server failed: {errors[0]!r}"  # a broken script, not the code under test
+def api() -> Iterator[ScriptedServer]:
+    with ScriptedServer(default=images_ok, base_path="/v1") as server:
+        yield server
+        assert not server.errors, f"the scripted server failed: {server.errors[0]!r}"  # a broken script
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +106,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make(api: ScriptedAPI) -> Callable[..., Any]:
+def make(api: ScriptedServer) -> Callable[..., Any]:
     """Factory: an ``OpenAIProvider`` with a test key, talking to ``api``."""
     from imagegen_openai import OpenAIProvider
 
@@ -194,84 +123,32 @@ def request(width: int = 1024, height: int = 1024, n: int = 1, **fields: Any) ->
                            width=width, height=height, n=n, seeds=(None,) * n, **fields)
 
 
-def slow(seconds: float, response: Response) -> Handler:
-    def handler(_: Request, __: Seen) -> Response:
-        time.sleep(seconds)
-        return response
-
-    return handler
+def slow(seconds: float, answer: Reply) -> Delayed:
+    return Delayed(seconds, answer)
 
 
 def golden(name: str) -> Any:
     return json.loads((GOLDEN / f"{name}.json").read_text())
 
 
-# -- a raw socket server: truncated bodies, resets ----------------------------------------------------
-
-class RawServer:
-    """Reads each request and answers with fixed bytes, then closes; ``reply=None`` resets the connection."""
-
-    def __init__(self, reply: bytes | None) -> None:
-        self.reply = reply
-        self.count = 0
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}/v1"
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                continue
-            with conn, contextlib.suppress(OSError):
-                conn.settimeout(2.0)
-                buf = b""
-                while b"\r\n\r\n" not in buf:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    buf += chunk
-                self.count += 1
-                if self.reply is None:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    continue
-                conn.sendall(self.reply)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        self._listener.close()
-
+# -- raw answers: truncated bodies, resets ------------------------------------------------------------
 
 def http_200(body: bytes, length: int | None = None, content_type: str = "application/json") -> bytes:
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: "
-            f"{len(body) if length is None else length}\r\nConnection: close\r\n\r\n")
-    return head.encode() + body
+    return Reply(200, body, {"Content-Type": content_type}).to_bytes(length=length)
 
 
 @pytest.fixture
-def raw_server() -> Iterator[Callable[[bytes | None], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(reply: bytes | None) -> RawServer:
-        servers.append(RawServer(reply))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
+def raw_server() -> Iterator[Callable[[bytes | None], ScriptedServer]]:
+    """Factory: a server answering every request with ``reply``, raw (``None``: a connection reset)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda reply: stack.enter_context(
+            ScriptedServer(default=Reset() if reply is None else Raw(reply), base_path="/v1"))
 
 
 @pytest.fixture
 def dead_port() -> int:
     """A 127.0.0.1 port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return unused_port()
 
 
 @pytest.fixture(scope="session")

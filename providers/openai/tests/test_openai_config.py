@@ -15,8 +15,7 @@ import pytest
 from imagegen_openai import OpenAIProvider
 
 import imagegen
-from imagegen import registry
-from imagegen.errors import AuthenticationError, InvalidRequest, ProviderUnavailable, TransientError
+from imagegen import AuthenticationError, InvalidRequest, ProviderUnavailable, TransientError
 
 
 def run(provider, req):
@@ -99,14 +98,15 @@ def test_the_default_model_is_gpt_image_1():
 
 
 def test_a_spec_string_resolves_through_the_entry_point_named_openai():
-    provider = registry.resolve_provider("openai:dall-e-2")
+    provider = imagegen.Client().provider("openai:dall-e-2")
     assert isinstance(provider, OpenAIProvider) and provider.model == "dall-e-2"
-    assert registry.providers()["openai"] == "imagegen_openai:OpenAIProvider"
+    assert imagegen.providers()["openai"] == "imagegen_openai:OpenAIProvider"
 
 
 def test_the_default_provider_is_gpt_image_1_when_a_key_is_set(monkeypatch, kit):
     monkeypatch.setenv("OPENAI_API_KEY", kit.API_KEY)
-    assert registry.default_provider_spec() == "openai:gpt-image-1"
+    provider = imagegen.Client().provider()  # no provider named
+    assert isinstance(provider, OpenAIProvider) and provider.model == "gpt-image-1"
 
 
 def test_each_event_loop_gets_its_own_sdk_client(make, api, kit):

@@ -10,7 +10,7 @@ import pytest
 from imagegen_openai import builtin_prices, load_prices
 
 import imagegen
-from imagegen.errors import BudgetExceeded, InvalidRequest
+from imagegen import BudgetExceeded, InvalidRequest
 
 
 def run(provider, req):
@@ -33,7 +33,7 @@ def test_dall_e_2_costs_the_table_price_times_the_images_returned(side, unit, ma
 
 @pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # images.create_variation
 def test_dall_e_2_edits_and_variations_cost_the_same_per_image(make, api, kit):
-    from imagegen.imageio import ImageData
+    from imagegen.provider import ImageData
 
     result = run(make("dall-e-2"), kit.request(512, 512, n=2, operation="variation",
                                                image=ImageData.from_bytes(kit.png(64, 64))))
@@ -51,7 +51,7 @@ def test_gpt_image_cost_comes_from_the_reported_token_usage(make, api, kit):
 
 
 def test_image_input_tokens_of_an_edit_are_priced_at_the_image_input_rate(make, api, kit):
-    from imagegen.imageio import ImageData
+    from imagegen.provider import ImageData
 
     api.script("/images/edits", kit.json_response(kit.images_body(1, usage=kit.usage(
         text_in=40, image_in=323, image_out=1056))))

@@ -6,16 +6,14 @@ from __future__ import annotations
 import pytest
 
 import imagegen
-from imagegen import client as client_module
+import imagegen.testing
 
 
 @pytest.fixture
-def fresh_default_client(monkeypatch):
+def fresh_default_client():
     """``imagegen.generate`` builds its default client anew here and closes it afterwards."""
-    monkeypatch.setattr(client_module, "_default", None)
-    yield
-    if client_module._default is not None:
-        client_module._default.close()
+    with imagegen.testing.fresh_default_client():
+        yield
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from imagegen.errors import (
+from imagegen import (
     AuthenticationError,
     ContentPolicyError,
     InvalidRequest,

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imagegen.metadata import read_metadata
+from imagegen import read_metadata
 
 SCRIPT = Path(__file__).resolve().parents[3] / "examples" / "openai_generate.py"
 
@@ -30,10 +30,10 @@ def test_without_a_key_it_shows_the_plan_and_exits_0(tmp_path):
 
 
 def test_with_a_key_it_generates_with_both_models_and_saves_the_images(tmp_path, api, kit):
-    def answer(request, seen):
+    def answer(seen):
         if seen.json["model"] == "gpt-image-1":
             return kit.json_response(kit.images_body(1, (1536, 1024), usage=kit.usage(text_in=20, image_out=400)))
-        return kit.images_ok(request, seen)
+        return kit.images_ok(seen)
 
     api.script("/images/generations", answer)
     proc = run_script(tmp_path, {"OPENAI_API_KEY": kit.API_KEY, "OPENAI_BASE_URL": api.url})

@@ -9,9 +9,8 @@ from hypothesis import strategies as st
 from imagegen_openai import MODELS, OpenAIProvider
 
 import imagegen
-from imagegen import GenerateParams
-from imagegen.errors import InvalidRequest, UnsupportedFeature
-from imagegen.normalize import normalize
+from imagegen import GenerateParams, InvalidRequest, UnsupportedFeature
+from imagegen.testing import normalize
 
 GPT_SIZES = {(1024, 1024), (1536, 1024), (1024, 1536)}
 GPT_QUALITIES = {"low", "medium", "high", "auto"}
@@ -125,17 +124,6 @@ def test_like_must_name_a_known_model():
     with pytest.raises(InvalidRequest) as info:
         OpenAIProvider("my-deployment", like="dall-e-4")
     assert info.value.field == "like" and "dall-e-3" in str(info.value)
-
-
-def test_the_provider_matrix_row_marks_exactly_what_the_model_honours():
-    from imagegen.cli import provider_matrix
-
-    lines = provider_matrix(["openai:dall-e-3"]).splitlines()
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    row = next([c.strip() for c in line.strip("|").split("|")] for line in lines if "| dall-e-3 |" in line)
-    cells = dict(zip(header, row, strict=True))
-    assert cells["sizes"] == "1024x1024, 1024x1792, 1792x1024" and cells["images/call"] == "1"
-    assert {k for k, v in cells.items() if v == "✓"} == {"txt2img", "quality", "style"}
 
 
 @settings(max_examples=60, deadline=None)

@@ -13,9 +13,8 @@ import respx
 from PIL import Image
 
 import imagegen
-from imagegen.errors import ImageGenError, InvalidRequest, TransientError
-from imagegen.imageio import ImageData
-from imagegen.provider import ProgressEvent
+from imagegen import ImageGenError, InvalidRequest, TransientError
+from imagegen.provider import ImageData, ProgressEvent
 
 pytestmark = pytest.mark.filterwarnings("ignore:deprecated:DeprecationWarning")  # images.create_variation
 
@@ -151,7 +150,7 @@ def test_a_mask_with_transparent_pixels_is_taken_as_openais_own_form(make, api, 
 def test_dall_e_3_n4_is_four_one_image_calls_and_every_image_keeps_its_revised_prompt(make, api, kit):
     calls = []
 
-    def numbered(request, seen):
+    def numbered(seen):
         calls.append(seen.json["n"])
         return kit.json_response(kit.images_body(1, revised=f"call {len(calls)}"))
 

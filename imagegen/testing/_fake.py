@@ -26,10 +26,10 @@ import itertools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 
-from .imageio import ImageData
-from .params import OPERATIONS
-from .provider import SUPPORTABLE, Capabilities, ProviderRequest, ProviderResponse
-from .result import Cost, CostItem, GeneratedImage, GenerationWarning
+from ..imageio import ImageData
+from ..params import OPERATIONS
+from ..provider import SUPPORTABLE, Capabilities, ProviderRequest, ProviderResponse
+from ..result import Cost, CostItem, GeneratedImage, GenerationWarning
 
 __all__ = ["FakeClock", "FakeProvider", "fake_color"]
 

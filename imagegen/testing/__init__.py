@@ -1,0 +1,50 @@
+"""Testing with imagegen, for your tests and for provider packages' own.
+
+- ``FakeProvider`` (and ``FakeClock``, ``fake_color``): a real provider with scripted images, latencies
+  and failures, for testing code that uses imagegen;
+- ``ScriptedServer``: a real HTTP server on 127.0.0.1 that records requests and replays scripted answers
+  (replies, raw bytes, resets, hangs), for testing a provider through its real SDK;
+- ``normalize``: plan a request for some capabilities the way a ``Client`` does;
+- ``registered_provider`` and ``fresh_default_client``: register a provider, or start the default
+  client afresh, for one test.
+
+Nothing here imports pytest.
+"""
+
+from ..normalize import Plan, normalize
+from ._fake import FakeClock, FakeProvider, fake_color
+from ._helpers import fresh_default_client, registered_provider
+from ._server import (
+    Answer,
+    Delayed,
+    Hang,
+    Headers,
+    Raw,
+    RecordedRequest,
+    Reply,
+    Reset,
+    ScriptedServer,
+    Upload,
+    unused_port,
+)
+
+__all__ = [
+    "Answer",
+    "Delayed",
+    "FakeClock",
+    "FakeProvider",
+    "Hang",
+    "Headers",
+    "Plan",
+    "Raw",
+    "RecordedRequest",
+    "Reply",
+    "Reset",
+    "ScriptedServer",
+    "Upload",
+    "fake_color",
+    "fresh_default_client",
+    "normalize",
+    "registered_provider",
+    "unused_port",
+]
