@@ -5,6 +5,7 @@
     r.images[0].save("fox.png")
 """
 
+from ._version import __version__ as __version__
 from .budget import Budget
 from .client import DEFAULT_FALLBACK, Client, agenerate, generate
 from .compare import Comparison
@@ -28,8 +29,6 @@ from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, Pr
 from .registry import providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_FALLBACK",

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._assemble import Partial, check_partial
 from .errors import ImageGenError, InvalidRequest
 from .imageio import ImageData
 from .params import GenerateParams, build_params
@@ -28,7 +29,8 @@ from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .scoring import Scorer, check_select
 
 if TYPE_CHECKING:
-    from .client import Client, Partial, ProviderSpec
+    from .client import Client
+    from .registry import ProviderSpec
 
 __all__ = ["BatchItem", "item_name", "prepare"]
 
@@ -164,14 +166,12 @@ def _from_disk(prompt: str, paths: list[str]) -> GenerationResult:
         request_id=str(first.get("request_id", "")), params=dict(first.get("params", {})))
 
 
-def prepare(client: Client, prompts: Iterable[str], params: GenerateParams | Mapping[str, Any] | None = None, *,
+def prepare(client: Client, prompts: Iterable[Any], params: GenerateParams | Mapping[str, Any] | None = None, *,
             provider: ProviderSpec | Sequence[ProviderSpec] | None = None, concurrency: int | None = None,
             out_dir: str | os.PathLike[str] | None = None, skip_existing: bool = True,
             names: Sequence[str] | None = None, partial: Partial | None = None, select: int | None = None,
             scorer: Scorer | None = None, **kwargs: Any) -> _Job:
     """Validate a whole batch up front (bad input fails before anything is sent) and plan it."""
-    from .client import _partial
-
     if isinstance(prompts, str):
         raise InvalidRequest("prompts: expected a list of prompts; got a single string (wrap it in a list)",
                              field="prompts")
@@ -181,7 +181,7 @@ def prepare(client: Client, prompts: Iterable[str], params: GenerateParams | Map
     for request in requests or [build_params(params, **kwargs)]:  # an empty batch still checks its params
         check_select(select, scorer, request.n)
     if partial is not None:
-        _partial(partial)
+        check_partial(partial)
     if concurrency is None:
         limit = client.max_concurrency
         concurrency = limit if isinstance(limit, int) else DEFAULT_CONCURRENCY

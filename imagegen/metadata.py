@@ -38,7 +38,7 @@ def a1111_parameters(prompt: str, params: Mapping[str, Any], *, model: str | Non
     """The AUTOMATIC1111 ``parameters`` text: prompt, ``Negative prompt:``, then key: value pairs.
 
     The last line always holds at least three pairs (A1111 reads fewer as part of the prompt)."""
-    from . import __version__
+    from ._version import __version__
 
     lines = [prompt]
     if params.get("negative_prompt"):

@@ -16,10 +16,13 @@ from typing import Any
 from .errors import InvalidRequest, ProviderUnavailable
 from .provider import Provider, spec_version
 
-__all__ = ["default_provider_spec", "parse_spec", "providers", "register_provider", "resolve_provider"]
+__all__ = ["ProviderSpec", "default_provider_spec", "parse_spec", "providers", "register_provider",
+           "resolve_provider", "spec_of"]
 
 GROUP = "imagegen.providers"
 ProviderFactory = Callable[..., Provider]
+#: Wherever a provider is named: a ``"name:model"`` spec string, or a configured instance.
+ProviderSpec = str | Provider
 
 #: Where the first-party providers live, for the "install this" hint.
 KNOWN_PACKAGES = {"openai": "imagegen-openai", "google": "imagegen-google", "diffusers": "imagegen-diffusers"}
@@ -55,6 +58,11 @@ def providers() -> dict[str, str]:
     found = {name: ep.value for name, ep in _installed().items()}
     found.update({name: f"registered: {getattr(f, '__qualname__', repr(f))}" for name, f in _registered.items()})
     return dict(sorted(found.items()))
+
+
+def spec_of(provider: ProviderSpec) -> str:
+    """The ``"name:model"`` label of a provider (a spec string is its own label)."""
+    return provider if isinstance(provider, str) else f"{provider.name}:{provider.model}"
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:

@@ -1,9 +1,12 @@
-"""Layout rules, checked on the source: provider packages reach the core through ``imagegen`` and its
-provider SPI only (their tests also through ``imagegen.testing``)."""
+"""The layout rules of docs/architecture.md, checked on the source: provider packages reach the core
+through ``imagegen`` and its provider SPI only, every ``imagegen`` module imports on its own, and no
+import cycle exists between ``imagegen`` modules (lazy imports count; ``TYPE_CHECKING`` ones do not)."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,87 @@ def test_the_import_rule_check_sees_a_forbidden_import(tmp_path):
     assert core_imports([sneaky], ALLOWED) == [f"{sneaky}:1 imports imagegen.errors",
                                                f"{sneaky}:2 imports imagegen.client",
                                                f"{sneaky}:5 imports imagegen.registry"]
+
+
+# -- the core's own imports ----------------------------------------------------------------------------
+
+def core_modules() -> dict[str, Path]:
+    """``imagegen.x`` -> its file, for every module of the core (packages by their ``__init__``)."""
+    found = {}
+    for path in sorted(CORE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def runtime_edges(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The core modules ``name`` imports at run time: every import, at the top or inside a function, but
+    not those under ``if TYPE_CHECKING:`` (which never run)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and _is_type_checking(node.test)
+                   for n in ast.walk(node)}
+    edges: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            edges.update(a.name for a in node.names if a.name in modules)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            for alias in node.names:
+                if f"{base}.{alias.name}" in modules:
+                    edges.add(f"{base}.{alias.name}")
+                elif base in modules:
+                    edges.add(base)
+    edges.discard(name)
+    return edges
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def walk(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (cycle := walk(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := walk(node)):
+            return cycle
+    return None
+
+
+def test_no_runtime_import_cycle_anywhere_in_the_core():
+    modules = core_modules()
+    graph = {name: runtime_edges(name, path, modules) for name, path in modules.items()}
+    assert graph["imagegen.client"] >= {"imagegen._run", "imagegen._loop", "imagegen.batch"}  # it sees imports,
+    assert "imagegen.client" not in graph["imagegen.batch"]  # lazy ones too, but not the TYPE_CHECKING ones
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+
+
+@pytest.mark.parametrize("name", sorted(core_modules()))
+def test_every_core_module_imports_alone_in_a_fresh_interpreter(name):
+    proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]

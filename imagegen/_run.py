@@ -1,0 +1,229 @@
+"""One request on one provider: its setup, its plan, and every planned call through the provider's limits,
+the budget, the call itself (with the timeout and the retries) and a record of each attempt.
+
+Each attempt, in this order: the provider's concurrency slot, its requests-per-minute pacing, the budget
+reservation, the call, then settlement and one ledger row (written before the result returns). An error
+is scrubbed of secrets before it is recorded or raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Protocol
+
+from ._assemble import Partial, assemble
+from ._limits import Limits, Pace
+from .budget import Budget, Hold
+from .errors import BudgetExceeded, ImageGenError, ProviderUnavailable, TransientError
+from .ledger import Ledger, LedgerEntry
+from .normalize import normalize
+from .params import GenerateParams
+from .provider import Provider, ProviderRequest, ProviderResponse
+from .result import Attempt, AttemptStatus, Cost, CostSource, GenerationResult, GenerationWarning
+from .retry import RetryPolicy, retrying
+from .scrub import scrub_error
+
+__all__ = ["Calls", "Run", "Settings", "skipped"]
+
+logger = logging.getLogger("imagegen")
+
+
+@dataclasses.dataclass
+class Run:
+    """One user request's bookkeeping across the providers it tries: its id, attempts and warnings."""
+
+    request_id: str
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    warnings: list[GenerationWarning] = dataclasses.field(default_factory=list)
+
+    def warn(self, warning: GenerationWarning) -> None:
+        if warning not in self.warnings:
+            self.warnings.append(warning)
+
+
+class Settings(Protocol):
+    """What the calls take from their ``Client``."""
+
+    retry: RetryPolicy
+    timeout: float | None
+    budget: Budget | None
+    ledger: Ledger | None
+
+
+def skipped(label: str, exc: ImageGenError) -> Attempt:
+    """The attempt that records a provider passed over before anything was sent."""
+    name, _, model = label.partition(":")
+    return Attempt(provider=name, model=model, status="skipped", latency_s=0.0, error=type(exc).__name__,
+                   message=exc.message, n=0)
+
+
+class Calls:
+    """A client's calls to its providers."""
+
+    def __init__(self, settings: Settings, limits: Limits) -> None:
+        self.settings = settings
+        self.limits = limits
+
+    async def run(self, provider: Provider, prompt: str, params: GenerateParams, run: Run, partial: Partial,
+                  secrets: Iterable[str]) -> GenerationResult:
+        """Set the provider up, plan the request for its capabilities, make every call, merge the result."""
+        started = time.perf_counter()
+        label = f"{provider.name}:{provider.model}"
+        await _prepare(provider, label)
+        plan = normalize(prompt, params, provider.capabilities(), provider=label, request_id=run.request_id)
+        planned = time.perf_counter()
+
+        async def guarded(req: ProviderRequest) -> ProviderResponse | ImageGenError:
+            try:
+                return await self.call(provider, req, run, secrets)
+            except ImageGenError as exc:
+                exc.provider = exc.provider or label
+                return exc
+
+        if len(plan.requests) == 1:
+            outcomes = [await guarded(plan.requests[0])]
+        else:
+            outcomes = list(await asyncio.gather(*(guarded(r) for r in plan.requests)))
+        return assemble(provider, prompt, plan, outcomes, started=started, planned=planned,
+                        request_id=run.request_id, partial=partial)
+
+    async def call(self, provider: Provider, req: ProviderRequest, run: Run,
+                   secrets: Iterable[str]) -> ProviderResponse:
+        """One planned call: slots, pacing, budget, the call, retries, and a ledger row per try."""
+        label = f"{provider.name}:{provider.model}"
+        slots, pace = self.limits.of(provider)
+        policy = self.settings.retry
+
+        async def once(number: int) -> ProviderResponse:
+            if slots is None:
+                return await self._attempt(provider, req, run, secrets, number, pace)
+            async with slots:
+                return await self._attempt(provider, req, run, secrets, number, pace)
+
+        def on_retry(number: int, exc: BaseException, wait: float) -> None:
+            logger.warning("imagegen %s: %s on attempt %d/%d; retrying in %.2fs", label, type(exc).__name__,
+                           number, policy.attempts, wait)
+
+        return await retrying(policy, once, on_retry=on_retry)
+
+    async def _attempt(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str],
+                       number: int, pace: Pace | None) -> ProviderResponse:
+        label = f"{provider.name}:{provider.model}"
+        budget = self.settings.budget
+        if pace is not None:
+            await pace.wait()
+        hold: Hold | None = None
+        if budget is not None:
+            try:
+                hold = budget.reserve(_estimate(provider, req), request_id=run.request_id, provider=provider.name,
+                                      model=provider.model)
+            except BudgetExceeded as exc:
+                exc.provider = exc.provider or label
+                self._record(provider, req, run, secrets, number, "refused", 0.0, error=exc)
+                raise
+            if not hold.known:
+                run.warn(GenerationWarning(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its "
+                                           "calls back; their real cost is counted afterwards", kind="cost"))
+        sent = dataclasses.replace(req, cancel=threading.Event()) if req.cancel is None else req
+        t0 = time.perf_counter()
+        try:
+            response = await self._send(provider, sent)
+        except asyncio.CancelledError:
+            if sent.cancel is not None:
+                sent.cancel.set()
+            self._record(provider, req, run, secrets, number, "cancelled", time.perf_counter() - t0,
+                         error=TransientError("cancelled"), hold=hold, charge_estimate=True)
+            raise
+        except Exception as raw:
+            error = raw if isinstance(raw, ImageGenError) else _crash(raw, label)
+            error.provider = error.provider or label
+            self._record(provider, req, run, secrets, number, "error", time.perf_counter() - t0, error=error,
+                         hold=hold, raw=raw)
+            if error is not raw:
+                raise error from raw
+            raise
+        self._record(provider, req, run, secrets, number, "ok", time.perf_counter() - t0, response=response,
+                     hold=hold)
+        return response
+
+    async def _send(self, provider: Provider, req: ProviderRequest) -> ProviderResponse:
+        timeout = self.settings.timeout
+        if timeout is None:
+            return await provider.generate(req)
+        try:
+            return await asyncio.wait_for(provider.generate(req), timeout)
+        except asyncio.TimeoutError:
+            if req.cancel is not None:
+                req.cancel.set()
+            raise TransientError(f"timeout: no answer within {timeout:g}s") from None
+
+    def _record(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str], number: int,
+                status: AttemptStatus, latency: float, *, error: ImageGenError | None = None,
+                response: ProviderResponse | None = None, hold: Hold | None = None, raw: BaseException | None = None,
+                charge_estimate: bool = False) -> None:
+        """Append the attempt to the run and the ledger (settling the budget) before returning."""
+        cost: float | None = None
+        source: CostSource | None = None
+        if response is not None and response.cost is not None:
+            cost, source = response.cost.usd, response.cost.source
+        ledger_cost = cost
+        ledger_source: str | None = source
+        if hold is not None and hold.known and ((status == "ok" and cost is None) or charge_estimate):
+            ledger_cost, ledger_source = hold.reservation.amount, "estimate"
+        if error is not None:
+            scrub_error(error, secrets)
+        message = error.message if error is not None else None
+        error_name = type(raw).__name__ if raw is not None else (type(error).__name__ if error else None)
+        n = len(response.images) if response else req.n
+        run.attempts.append(Attempt(
+            provider=provider.name, model=provider.model, status=status, latency_s=latency, error=error_name,
+            message=message, cost_usd=cost, n=n, index=req.index, seeds=req.seeds, attempt=number,
+            cost_source=source))
+        entry = LedgerEntry(
+            request_id=run.request_id, provider=provider.name, model=provider.model, status=status,
+            operation=req.operation, n=n, size=f"{req.width}x{req.height}", attempt=number, error=error_name,
+            message=message, cost_usd=ledger_cost, cost_source=ledger_source, latency_s=latency,
+            seeds=list(req.seeds))
+        budget, ledger = self.settings.budget, self.settings.ledger
+        if hold is not None and budget is not None:
+            budget.settle(hold, entry)
+        elif ledger is not None:
+            ledger.record(entry)
+
+
+def _estimate(provider: Provider, req: ProviderRequest) -> Cost | None:
+    estimate = getattr(provider, "estimate_cost", None)
+    if estimate is None:
+        return None
+    try:
+        cost = estimate(req)
+    except ImageGenError:
+        raise
+    except Exception:  # a broken estimator must not block generation; it counts as unknown
+        logger.exception("imagegen %s:%s: estimate_cost failed", provider.name, provider.model)
+        return None
+    return cost if isinstance(cost, Cost) else None
+
+
+async def _prepare(provider: Provider, label: str) -> None:
+    """Await the provider's optional one-time setup (an SDK import, a model load) before planning, so it
+    never counts against an attempt's timeout. A setup that breaks makes the provider unavailable."""
+    prepare = getattr(provider, "prepare", None)
+    if prepare is None:
+        return
+    try:
+        await prepare()
+    except ImageGenError:
+        raise
+    except Exception as exc:
+        raise ProviderUnavailable(f"{label} could not be set up: {type(exc).__name__}: {exc}",
+                                  provider=label) from exc
+
+
+def _crash(exc: Exception, label: str) -> ImageGenError:
+    return ImageGenError(f"provider crashed: {type(exc).__name__}: {exc}", provider=label)
