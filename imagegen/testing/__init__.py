@@ -4,14 +4,17 @@
   and failures, for testing code that uses imagegen;
 - ``ScriptedServer``: a real HTTP server on 127.0.0.1 that records requests and replays scripted answers
   (replies, raw bytes, resets, hangs), for testing a provider through its real SDK;
+- ``ProviderContract`` and ``HTTPProviderContract``: the provider contract suite, which a provider
+  package runs against itself with a few lines of configuration (see ``docs/providers.md``);
 - ``normalize``: plan a request for some capabilities the way a ``Client`` does;
 - ``registered_provider`` and ``fresh_default_client``: register a provider, or start the default
   client afresh, for one test.
 
-Nothing here imports pytest.
+Nothing here imports pytest: the contract suite's tests are plain methods pytest collects.
 """
 
 from ..normalize import Plan, normalize
+from ._contract import HTTPProviderContract, ProviderContract
 from ._fake import FakeClock, FakeProvider, fake_color
 from ._helpers import fresh_default_client, registered_provider
 from ._server import (
@@ -33,9 +36,11 @@ __all__ = [
     "Delayed",
     "FakeClock",
     "FakeProvider",
+    "HTTPProviderContract",
     "Hang",
     "Headers",
     "Plan",
+    "ProviderContract",
     "Raw",
     "RecordedRequest",
     "Reply",

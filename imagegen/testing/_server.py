@@ -15,7 +15,8 @@ connection closes: truncated bodies, bad framing; ``Raw(b"")`` hangs up without 
 ``Delayed(seconds, answer)``, or a handler ``handler(request) -> answer``. Which answer a request gets:
 the next one ``push``-ed (each used once, whatever the path), else the next one ``script``-ed for a
 path suffix it ends with (the last one of a script repeats), else ``default`` (a 404 when None).
-A handler that raises is answered with a 500 naming the error, and the error is kept in ``errors``.
+A handler that raises is answered with a 500 naming the error, and the error is kept in ``errors`` (and
+raised again when the ``with`` block ends, so a broken script fails the test that used it).
 """
 
 from __future__ import annotations
@@ -215,8 +216,10 @@ class ScriptedServer:
     def __enter__(self) -> ScriptedServer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.close()
+        if kind is None and self.errors:  # a broken script, not the code under test: fail the test that used it
+            raise AssertionError(f"a scripted handler raised {self.errors[0]!r}") from self.errors[0]
 
     def __iter__(self) -> Iterator[RecordedRequest]:
         return iter(list(self.requests))

@@ -86,7 +86,6 @@ def api_error(code: int, status: str, message: str, *, details: list[Any] | None
 def api() -> Iterator[ScriptedServer]:
     with ScriptedServer() as server:  # unscripted paths get a 404 NOT_FOUND
         yield server
-        assert not server.errors, f"the scripted server failed: {server.errors[0]!r}"  # a broken script
 
 
 @pytest.fixture(autouse=True)

