@@ -107,8 +107,8 @@ def load_embedding(pipe: Any, spec: EmbeddingSpec, *, xl: bool, family_name: str
     """Add ``spec`` to ``pipe``'s tokenizers and text encoders; returns the tokens added."""
     parts = vectors(spec.path)
     if xl and "" in parts:
-        raise InvalidRequest(f"embeddings: {spec.path} is an embedding for SD 1.x/2.x (one text encoder); an SDXL model "
-                             "needs one with clip_l and clip_g", field="embeddings")
+        raise InvalidRequest(f"embeddings: {spec.path} is an embedding for SD 1.x/2.x (one text encoder); an SDXL "
+                             "model needs one with clip_l and clip_g", field="embeddings")
     if not xl and "" not in parts:
         raise InvalidRequest(f"embeddings: {spec.path} is an SDXL embedding (clip_l and clip_g); this is an "
                              f"{family_name} model", field="embeddings")
@@ -117,11 +117,12 @@ def load_embedding(pipe: Any, spec: EmbeddingSpec, *, xl: bool, family_name: str
     for part, tokenizer, encoder in targets:
         width = encoder.get_input_embeddings().weight.shape[-1]
         if parts[part].shape[-1] != width:
-            raise InvalidRequest(f"embeddings: {spec.path} is for another model family (vectors {parts[part].shape[-1]} "
-                                 f"wide; this {family_name} model's text encoder takes {width})", field="embeddings")
+            raise InvalidRequest(f"embeddings: {spec.path} is for another model family (vectors "
+                                 f"{parts[part].shape[-1]} wide; this {family_name} model's text encoder takes "
+                                 f"{width})", field="embeddings")
         if spec.name in tokenizer.get_vocab():
-            raise InvalidRequest(f"embeddings: {spec.name!r} is already a word of this model's tokenizer; rename the file "
-                                 "so its name is a new word", field="embeddings")
+            raise InvalidRequest(f"embeddings: {spec.name!r} is already a word of this model's tokenizer; rename the "
+                                 "file so its name is a new word", field="embeddings")
     tokens = [spec.name] + [f"{spec.name}_{i}" for i in range(1, parts[targets[0][0]].shape[0])]
     for part, tokenizer, encoder in targets:
         vecs = parts[part].to(dtype=encoder.dtype)
