@@ -44,9 +44,11 @@ from . import images as imaging
 from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
+from .embeddings import EmbeddingSpec, load_embedding, unload_embedding
 from .guidance import after_step, tensor_inputs
 from .models import ModelInfo, Source, hub_advice, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
+from .prompts import PromptEncoder
 from .schedulers import Sampler, describe_scheduler, make_scheduler
 
 __all__ = ["Cancelled", "Job", "LoRASpec", "LoadedModel", "Outcome", "adapter_name", "is_oom", "load_model"]
@@ -121,7 +123,11 @@ class Job:
     inpaint_model: str | None = None
     inpaint_config: str | None = None
     loras: tuple[LoRASpec, ...] = ()
+    #: "a1111": weights, ``BREAK`` and long prompts (``prompts.py``); "plain": the prompt as written.
+    prompt_syntax: str = "a1111"
+    #: A1111's clip skip: 1 (or None) uses the text encoder's last layer, 2 the one before, ...
     clip_skip: int | None = None
+    embeddings: tuple[EmbeddingSpec, ...] = ()
     canny: tuple[int, int] = imaging.CANNY_DEFAULTS
     image: ImageData | None = None
     mask: ImageData | None = None
@@ -254,6 +260,8 @@ class LoadedModel:
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._unets: OrderedDict[str, Any] = OrderedDict()
         self._adapters: OrderedDict[str, str] = OrderedDict()
+        self._encoders: dict[int, PromptEncoder] = {}
+        self._embeddings: dict[str, tuple[str, list[str]]] = {}  # name -> (file, tokens added)
         self._active: tuple[tuple[str, str, float], ...] = ()
         self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
         self._offload_owner: int | None = None
@@ -397,6 +405,25 @@ class LoadedModel:
             raise ProviderUnavailable(hub_advice(lo.location, exc)) from exc
         self._adapters[lo.name] = _where(lo)
 
+    def set_embeddings(self, embeddings: tuple[EmbeddingSpec, ...]) -> None:
+        """Make exactly ``embeddings`` loaded: load the new ones, take out the ones this call does not ask for."""
+        wanted = {e.name: e for e in embeddings}
+        xl = self.info.family == "sdxl"
+        for name, (path, tokens) in list(self._embeddings.items()):
+            if name not in wanted or wanted[name].path != path:
+                with _quiet_diffusers():
+                    unload_embedding(self.base, tokens, xl=xl)
+                del self._embeddings[name]
+        for name, spec in wanted.items():
+            if name not in self._embeddings:
+                with _quiet_diffusers():
+                    tokens = load_embedding(self.base, spec, xl=xl, family_name=self.info.family_name)
+                self._embeddings[name] = (spec.path, tokens)
+
+    def loaded_embeddings(self) -> dict[str, str]:
+        """Embedding name -> file, of those loaded now."""
+        return {name: path for name, (path, _) in self._embeddings.items()}
+
     def loaded_adapters(self) -> list[str]:
         return list(self._adapters)
 
@@ -479,6 +506,7 @@ class LoadedModel:
         pipe = self.pipeline(job)
         pipe.scheduler = self.scheduler(job.sampler)
         self.set_loras(job.loras)
+        self.set_embeddings(job.embeddings)
         n = len(job.seeds)
         made: list[GeneratedImage] = []
         out = Outcome(images=made, scheduler=self.scheduler_name(job.sampler))
@@ -609,20 +637,12 @@ class LoadedModel:
             return kwargs
 
         kwargs: dict[str, Any] = {
-            "prompt": [job.prompt] * count, "num_inference_steps": job.steps, "guidance_scale": job.guidance,
+            "num_inference_steps": job.steps, "guidance_scale": job.guidance,
             "generator": generators, "output_type": "pil", "callback_on_step_end": on_step,
         }
         if cutting:
             kwargs["callback_on_step_end_tensor_inputs"] = tensor_inputs(pipe)
-        if job.negative_prompt:
-            kwargs["negative_prompt"] = [job.negative_prompt] * count
-        if job.clip_skip is not None:
-            if self.info.family != "sdxl" and not hasattr(pipe.text_encoder, "text_model"):
-                # diffusers' SD pipelines reach the final layer norm through `text_model`, which transformers
-                # >= 5.6 flattened away: encode the clip-skipped prompt here and hand the embeddings over
-                kwargs["prompt_embeds"] = self._clip_skipped(pipe, kwargs.pop("prompt"), job.clip_skip)
-            else:
-                kwargs["clip_skip"] = job.clip_skip
+        kwargs.update(self.prompt_inputs(pipe, job, count))
         if job.operation != "img2img":
             kwargs.update(height=job.height, width=job.width)
         for name, value in inputs.items():
@@ -637,19 +657,39 @@ class LoadedModel:
             result = pipe(**kwargs)
         return list(result.images)
 
+    def prompt_inputs(self, pipe: Any, job: Job, count: int) -> dict[str, Any]:
+        """The prompt and negative prompt as ``pipe`` takes them for ``count`` images: embeddings built by
+        ``prompts.PromptEncoder`` (A1111 syntax, long prompts, clip skip), or the plain strings when the pipeline's
+        own encoding gives the same (a literal prompt within the text encoder's 77 tokens, no clip skip)."""
+        clip_skip = job.clip_skip or 1
+        parse = job.prompt_syntax != "plain"
+        if not parse and clip_skip == 1 and not self._too_long(pipe, job):
+            plain: dict[str, Any] = {"prompt": [job.prompt] * count}
+            if job.negative_prompt:
+                plain["negative_prompt"] = [job.negative_prompt] * count
+            return plain
+        encoder = self._prompt_encoder(pipe)
+        with _quiet_diffusers():  # transformers warns about every prompt longer than 77 tokens
+            embeds = encoder.encode(job.prompt, job.negative_prompt, clip_skip=clip_skip, guided=job.guidance > 1,
+                                    parse=parse)
+        return {name: value.expand(count, *value.shape[1:]) for name, value in embeds.items()}
+
+    def _prompt_encoder(self, pipe: Any) -> PromptEncoder:
+        """One encoder per set of text encoders (the views share the base model's; a refiner has its own)."""
+        second = getattr(pipe, "text_encoder_2", None)
+        key = id(second if second is not None else pipe.text_encoder)
+        found = self._encoders.get(key)
+        if found is None:
+            found = self._encoders[key] = PromptEncoder(pipe, xl=self.info.family == "sdxl")
+        return found
+
     @staticmethod
-    def _clip_skipped(pipe: Any, prompts: list[str], clip_skip: int) -> Any:
-        """Prompt embeddings from the text encoder's layer ``clip_skip`` before the last, through its final
-        layer norm: what the SD pipelines compute for ``clip_skip``."""
-        tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                                truncation=True, return_tensors="pt")
-        encoder = pipe.text_encoder
-        mask = None
-        if getattr(encoder.config, "use_attention_mask", False):
-            mask = tokens.attention_mask.to(pipe._execution_device)
-        out = encoder(tokens.input_ids.to(pipe._execution_device), attention_mask=mask, output_hidden_states=True)
-        hidden = out.hidden_states[-(clip_skip + 1)]
-        return getattr(encoder, "text_model", encoder).final_layer_norm(hidden).to(dtype=encoder.dtype)
+    def _too_long(pipe: Any, job: Job) -> bool:
+        tokenizer = pipe.tokenizer if getattr(pipe, "tokenizer", None) is not None else pipe.tokenizer_2
+        texts = [job.prompt] + ([job.negative_prompt] if job.negative_prompt else [])
+        limit = int(tokenizer.model_max_length)
+        with _quiet_diffusers():
+            return any(len(ids) > limit for ids in tokenizer(texts, truncation=False).input_ids)
 
 
 _NAME = re.compile(r"[^A-Za-z0-9_]+")
