@@ -44,6 +44,7 @@ from . import images as imaging
 from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
+from .embeddings import EmbeddingSpec, load_embedding, unload_embedding
 from .guidance import after_step, tensor_inputs
 from .models import ModelInfo, Source, hub_advice, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
@@ -126,6 +127,7 @@ class Job:
     prompt_syntax: str = "a1111"
     #: A1111's clip skip: 1 (or None) uses the text encoder's last layer, 2 the one before, ...
     clip_skip: int | None = None
+    embeddings: tuple[EmbeddingSpec, ...] = ()
     canny: tuple[int, int] = imaging.CANNY_DEFAULTS
     image: ImageData | None = None
     mask: ImageData | None = None
@@ -259,6 +261,7 @@ class LoadedModel:
         self._unets: OrderedDict[str, Any] = OrderedDict()
         self._adapters: OrderedDict[str, str] = OrderedDict()
         self._encoders: dict[int, PromptEncoder] = {}
+        self._embeddings: dict[str, tuple[str, list[str]]] = {}  # name -> (file, tokens added)
         self._active: tuple[tuple[str, str, float], ...] = ()
         self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
         self._offload_owner: int | None = None
@@ -402,6 +405,25 @@ class LoadedModel:
             raise ProviderUnavailable(hub_advice(lo.location, exc)) from exc
         self._adapters[lo.name] = _where(lo)
 
+    def set_embeddings(self, embeddings: tuple[EmbeddingSpec, ...]) -> None:
+        """Make exactly ``embeddings`` loaded: load the new ones, take out the ones this call does not ask for."""
+        wanted = {e.name: e for e in embeddings}
+        xl = self.info.family == "sdxl"
+        for name, (path, tokens) in list(self._embeddings.items()):
+            if name not in wanted or wanted[name].path != path:
+                with _quiet_diffusers():
+                    unload_embedding(self.base, tokens, xl=xl)
+                del self._embeddings[name]
+        for name, spec in wanted.items():
+            if name not in self._embeddings:
+                with _quiet_diffusers():
+                    tokens = load_embedding(self.base, spec, xl=xl, family_name=self.info.family_name)
+                self._embeddings[name] = (spec.path, tokens)
+
+    def loaded_embeddings(self) -> dict[str, str]:
+        """Embedding name -> file, of those loaded now."""
+        return {name: path for name, (path, _) in self._embeddings.items()}
+
     def loaded_adapters(self) -> list[str]:
         return list(self._adapters)
 
@@ -484,6 +506,7 @@ class LoadedModel:
         pipe = self.pipeline(job)
         pipe.scheduler = self.scheduler(job.sampler)
         self.set_loras(job.loras)
+        self.set_embeddings(job.embeddings)
         n = len(job.seeds)
         made: list[GeneratedImage] = []
         out = Outcome(images=made, scheduler=self.scheduler_name(job.sampler))

@@ -31,6 +31,7 @@ from imagegen.provider import (
 
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
+from .embeddings import resolve_embeddings
 from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
 from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
@@ -42,7 +43,7 @@ __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersPr
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale", "prompt_syntax", "clip_skip"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
@@ -254,7 +255,8 @@ class DiffusersProvider:
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
                   "device": device.describe(),
                   "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras],
-                  "prompt_syntax": job.prompt_syntax, "clip_skip": job.clip_skip or 1}
+                  "prompt_syntax": job.prompt_syntax, "clip_skip": job.clip_skip or 1,
+                  "embeddings": {e.name: e.path for e in job.embeddings}}
         if job.operation in ("img2img", "inpaint"):
             report["strength"] = job.strength
         if job.operation == "controlnet":
@@ -317,6 +319,7 @@ class DiffusersProvider:
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
                    prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
+                   embeddings=resolve_embeddings(req.embeddings),
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)

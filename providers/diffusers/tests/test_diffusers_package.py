@@ -54,7 +54,7 @@ def test_metadata_requires_torch_2_4_and_the_libraries_it_uses():
     names = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in project["dependencies"]}
     assert "torch>=2.4" in project["dependencies"]
     assert {"imagegen-sdk", "diffusers", "transformers", "accelerate", "peft", "safetensors", "opencv-python-headless",
-            "pillow", "numpy", "scipy"} <= names
+            "pillow", "numpy", "scipy", "compel"} <= names
     assert project["entry-points"]["imagegen.providers"]["diffusers"] == "imagegen_diffusers:DiffusersProvider"
 
 
