@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import errors
+from ._serve_cli import serve as serve_command
 from .client import Client
 from .params import OPERATIONS
 from .provider import Capabilities, ProgressCallback, ProgressEvent, Provider, ProviderRequest, ProviderResponse
@@ -521,6 +522,9 @@ def info(
         if value not in (None, "", [], {}):
             table.add_row(key, escape(value if isinstance(value, str) else json.dumps(value, default=str)))
     out.print(table)
+
+
+app.command("serve")(serve_command)
 
 
 # -- entry point ------------------------------------------------------------------------------------
