@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnsupportedFeature
+from .errors import InvalidRequest, UnsupportedFeature
 from .params import GenerateParams, Size
 from .provider import Capabilities, ProviderRequest
 from .result import GenerationWarning
@@ -42,13 +42,19 @@ class Plan:
 def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provider: str = "provider",
               request_id: str = "") -> Plan:
     """Plan the provider calls for one user request. Raises ``UnsupportedFeature`` under the
-    strict policies, never for something a warning can honestly cover."""
+    strict policies, never for something a warning can honestly cover, and ``InvalidRequest`` for a
+    prompt longer than the model takes."""
     warnings: list[GenerationWarning] = []
     operation = params.resolved_operation
     if operation not in caps.operations:
         raise UnsupportedFeature(
             f"operation: {provider} cannot do {operation}; it supports {', '.join(sorted(caps.operations))}",
             field="operation", provider=provider)
+
+    limit = caps.max_prompt_chars
+    if limit is not None and operation != "variation" and len(prompt) > limit:  # a variation sends no prompt
+        raise InvalidRequest(f"prompt: {provider} takes prompts of at most {limit} characters; this one has "
+                             f"{len(prompt)}", field="prompt", provider=provider)
 
     source = params.control_image if operation == "controlnet" else params.image
     if params.size is None and source is not None and caps.sizes is None:

@@ -7,11 +7,13 @@ provider is resolved, let alone called.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -24,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from .checks import check_real, check_text, check_whole, shown
 from .errors import InvalidRequest
 from .imageio import ImageData, load_image
 
@@ -38,8 +41,10 @@ OPERATIONS: tuple[Operation, ...] = get_args(Operation)
 PromptSyntax = Literal["a1111", "plain"]
 PROMPT_SYNTAXES: tuple[PromptSyntax, ...] = get_args(PromptSyntax)
 
-_PIXELS = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
-_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
+# ASCII digits only (``\d`` would take "١٠٢٤"), and no more of them than a size can have: "1" * 400 would
+# read as infinity, and inf:inf as a ratio of NaN.
+_PIXELS = re.compile(r"^ *([0-9]{1,6}) *[xX×*] *([0-9]{1,6}) *$")
+_RATIO = re.compile(r"^ *([0-9]{1,6}(?:\.[0-9]{1,6})?) *: *([0-9]{1,6}(?:\.[0-9]{1,6})?) *$")
 _SIZE_HELP = 'a size like "1024x768", an aspect ratio like "16:9", a (width, height) pair, or None'
 
 
@@ -71,16 +76,16 @@ class Size:
                 return cls._pixels(int(m[1]), int(m[2]), value)
             if m := _RATIO.match(value):
                 a, b = float(m[1]), float(m[2])
-                if a <= 0 or b <= 0 or a / b > 100 or b / a > 100:
+                if not (a > 0 and b > 0 and 0.01 <= a / b <= 100):
                     raise ValueError(f"aspect ratio {value!r} must have two positive parts within 1:100")
                 return cls(ratio=(_num(a), _num(b)))
-            raise ValueError(f"cannot parse {value!r}; expected {_SIZE_HELP}")
+            raise ValueError(f"cannot parse {shown(value)}; expected {_SIZE_HELP} (ASCII digits)")
         if isinstance(value, (tuple, list)) and len(value) == 2:
             w, h = value
-            if isinstance(w, bool) or isinstance(h, bool) or not isinstance(w, int) or not isinstance(h, int):
-                raise ValueError(f"a (width, height) pair must hold two integers; got {value!r}")
-            return cls._pixels(w, h, value)
-        raise ValueError(f"cannot use {value!r}; expected {_SIZE_HELP}")
+            if not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in (w, h)):
+                raise ValueError(f"a (width, height) pair must hold two integers; got {shown(value)}")
+            return cls._pixels(int(w), int(h), value)
+        raise ValueError(f"cannot use {shown(value)}; expected {_SIZE_HELP}")
 
     @classmethod
     def _pixels(cls, w: int, h: int, raw: Any) -> Size:
@@ -299,12 +304,27 @@ class GenerateParams(BaseModel):
         except ValidationError as exc:
             raise _as_invalid(exc) from None
 
-    @field_validator("n", "seed", "steps", "clip_skip", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_bool_or_float(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-            raise ValueError(f"must be a whole number; got {v!r}")
-        return v
+    def _strict_types(cls, data: Any) -> Any:
+        """Numbers are numbers and text is text: ``n="3"``, ``seed=" 7 "``, ``guidance=True``, ``n=Decimal(3)``
+        or a ``bytes`` negative prompt are errors, not coerced. Which check a field gets follows from its type."""
+        if not isinstance(data, Mapping):
+            return data
+        checked = dict(data)
+        for name, value in data.items():
+            kind = _KINDS.get(name)
+            if value is None or kind is None:
+                continue
+            if kind == "whole":
+                checked[name] = check_whole(value, name)
+            elif kind == "real":
+                checked[name] = check_real(value, name)
+            elif kind == "text":
+                checked[name] = check_text(value, name)
+            elif not isinstance(value, bool):
+                raise InvalidRequest(f"{name}: must be True or False; got {shown(value)}", field=name)
+        return checked
 
     @field_validator("scheduler", "control", "quality", "style", "negative_prompt", "control_model", "refiner", "vae")
     @classmethod
@@ -346,6 +366,16 @@ class GenerateParams(BaseModel):
 
 
 _FIELDS = tuple(GenerateParams.model_fields)
+
+
+def _kind(annotation: Any) -> str | None:
+    """Which strict check a field's type calls for: "whole", "real", "text", "flag", or None (its own)."""
+    members = set(get_args(annotation)) if get_origin(annotation) in (Union, types.UnionType) else {annotation}
+    members.discard(type(None))
+    return {int: "whole", float: "real", str: "text", bool: "flag"}.get(members.pop()) if len(members) == 1 else None
+
+
+_KINDS = {name: kind for name, info in GenerateParams.model_fields.items() if (kind := _kind(info.annotation))}
 
 
 def _as_invalid(exc: ValidationError) -> InvalidRequest:

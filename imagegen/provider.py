@@ -113,6 +113,9 @@ class Capabilities:
     qualities: frozenset[str] | None = None
     styles: frozenset[str] | None = None
     max_seed: int = 2**64 - 1
+    #: The longest prompt the model takes, in characters (None: no limit known); longer ones are refused
+    #: with ``InvalidRequest`` when the request is planned, before anything is sent.
+    max_prompt_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.sizes is not None and not self.sizes:
@@ -131,6 +134,8 @@ class Capabilities:
         unknown = set(self.operations) - set(OPERATIONS)
         if unknown:
             raise ValueError(f"Capabilities.operations: unknown {sorted(unknown)}; known {sorted(OPERATIONS)}")
+        if self.max_prompt_chars is not None and self.max_prompt_chars < 1:
+            raise ValueError("Capabilities.max_prompt_chars must be >= 1, or None for no known limit")
         if self.default_size is not None and not self.allows(*self.default_size):
             raise ValueError(f"Capabilities.default_size {self.default_size} is not an allowed size")
 
