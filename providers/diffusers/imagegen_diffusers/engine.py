@@ -128,6 +128,10 @@ class Job:
     #: A1111's clip skip: 1 (or None) uses the text encoder's last layer, 2 the one before, ...
     clip_skip: int | None = None
     embeddings: tuple[EmbeddingSpec, ...] = ()
+    #: A VAE to decode (and encode) with instead of the model's own: a folder, hub id or single file.
+    vae: str | None = None
+    #: Seamless tiling: circular padding in the UNet's and VAE's convolutions for this call.
+    tiling: bool = False
     canny: tuple[int, int] = imaging.CANNY_DEFAULTS
     image: ImageData | None = None
     mask: ImageData | None = None
@@ -259,6 +263,7 @@ class LoadedModel:
         self._schedulers: dict[str, Any] = {}
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._unets: OrderedDict[str, Any] = OrderedDict()
+        self._vaes: OrderedDict[str, Any] = OrderedDict()
         self._adapters: OrderedDict[str, str] = OrderedDict()
         self._encoders: dict[int, PromptEncoder] = {}
         self._embeddings: dict[str, tuple[str, list[str]]] = {}  # name -> (file, tokens added)
@@ -308,6 +313,7 @@ class LoadedModel:
         self._ops.clear()
         self._controlnets.clear()
         self._unets.clear()
+        self._vaes.clear()
         self._schedulers.clear()
         self._empty_cache()
 
@@ -466,6 +472,71 @@ class LoadedModel:
             old_ref, _ = self._controlnets.popitem(last=False)
             self._ops = {k: v for k, v in self._ops.items() if k[1] != old_ref}
         return net
+
+    def vae(self, ref: str) -> Any:
+        """The VAE at ``ref`` (a VAE folder, a pipeline folder or hub id with ``vae/``, or a single file in either
+        layout), loaded once and kept with the model's other extras. A single file is read with the model's own VAE
+        config, so it loads offline; a VAE of another shape is an ``InvalidRequest`` naming ``vae``."""
+        found = self._vaes.get(ref)
+        if found is not None:
+            self._vaes.move_to_end(ref)
+            return found
+        try:
+            source = resolve_source(ref, component=True)
+        except ProviderUnavailable as exc:
+            raise InvalidRequest(f"vae: {exc.message}", field="vae") from None
+        cls = diffusers().AutoencoderKL
+        dtype = _dtype_kwarg(_dtype(self.settings.dtype))
+        try:
+            with _quiet_diffusers():
+                if source.kind == "file":
+                    config = self.info.config_dir
+                    vae = cls.from_single_file(source.location, config=config, subfolder="vae" if config else None,
+                                               local_files_only=config is not None, **dtype)
+                elif source.kind == "folder" and os.path.isfile(os.path.join(source.location, "config.json")):
+                    vae = cls.from_pretrained(source.location, **dtype)
+                else:
+                    vae = cls.from_pretrained(source.location, subfolder="vae", cache_dir=self.cache_dir, **dtype)
+        except Exception as exc:
+            if source.kind == "hub":
+                raise ProviderUnavailable(hub_advice(source.location, exc)) from exc
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise InvalidRequest(f"vae: cannot load {ref!r} as a VAE for this {self.info.family_name} model ({text})",
+                                 field="vae") from exc
+        mine = self.base.vae.config
+        if (vae.config.latent_channels, list(vae.config.block_out_channels)) != (
+                mine.latent_channels, list(mine.block_out_channels)):
+            raise InvalidRequest(f"vae: {ref!r} is a VAE of another shape ({vae.config.latent_channels} latent "
+                                 f"channels, blocks {list(vae.config.block_out_channels)}; this model's: "
+                                 f"{mine.latent_channels}, {list(mine.block_out_channels)})", field="vae")
+        self._vaes[ref] = self._place(vae)
+        while len(self._vaes) > MAX_EXTRA_MODELS:
+            self._vaes.popitem(last=False)
+        return vae
+
+    @contextlib.contextmanager
+    def _modules_for(self, pipe: Any, job: Job) -> Iterator[None]:
+        """``pipe`` with the call's VAE and tiling in place, and as it was afterwards (calls on a device are serial)."""
+        own_vae = pipe.vae
+        if job.vae is not None:
+            pipe.vae = self.vae(job.vae)
+            if pipe.vae is not own_vae:  # the memory savers in effect apply to it too
+                (pipe.vae.enable_slicing if self._applied.vae_slicing else pipe.vae.disable_slicing)()
+                (pipe.vae.enable_tiling if self._applied.vae_tiling else pipe.vae.disable_tiling)()
+        convs: list[Any] = []
+        if job.tiling:
+            conv = torch().nn.Conv2d
+            for model in (pipe.unet, pipe.vae):
+                convs += [m for m in model.modules() if isinstance(m, conv) and m.padding_mode == "zeros"]
+            for m in convs:
+                m.padding_mode = "circular"
+        try:
+            yield
+        finally:
+            for m in convs:
+                m.padding_mode = "zeros"
+            if pipe.vae is not own_vae:
+                pipe.vae = own_vae
 
     def _inpaint_unet(self, ref: str, config: str | None) -> Any:
         found = self._unets.get(ref)
@@ -653,7 +724,7 @@ class LoadedModel:
             kwargs["controlnet_conditioning_scale"] = job.control_scale
         if self.info.family == "sdxl":  # micro-conditioning: made at, and meant for, this size
             kwargs.update(original_size=(job.height, job.width), target_size=(job.height, job.width))
-        with t.inference_mode():
+        with t.inference_mode(), self._modules_for(pipe, job):
             result = pipe(**kwargs)
         return list(result.images)
 

@@ -43,7 +43,7 @@ __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersPr
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale", "prompt_syntax", "clip_skip", "embeddings"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
@@ -81,7 +81,8 @@ class DiffusersProvider:
     "cuda:N". ``dtype``: force "float32", "float16" or "bfloat16". ``controlnet``: a default ControlNet
     (folder, hub id or file) for ``controlnet`` requests. ``inpaint_model``: a dedicated inpainting model
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
-    a single file). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
+    a single file). ``vae``: a VAE used instead of the model's own (a folder, hub id or single file; ``vae=`` per
+    call overrides it). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
     every call. ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
     model folder recommends, else 1, every step). ``usd_per_hour``: the rate local device time is costed at
     (default ``$IMAGEGEN_GPU_USD_PER_HOUR`` or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the
@@ -93,7 +94,8 @@ class DiffusersProvider:
 
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
                  device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
-                 inpaint_model: str | None = None, inpaint_config: str | None = None, steps: int | None = None,
+                 inpaint_model: str | None = None, inpaint_config: str | None = None, vae: str | None = None,
+                 steps: int | None = None,
                  guidance: float | None = None, guidance_cutoff: float | None = None,
                  scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
@@ -123,6 +125,7 @@ class DiffusersProvider:
         self.controlnet = controlnet
         self.inpaint_model = inpaint_model
         self.inpaint_config = inpaint_config
+        self.vae = vae
         self.usd_per_hour = float(rate)
         self.cache_dir = cache_dir
         self.source: Source = resolve_source(model)
@@ -256,7 +259,7 @@ class DiffusersProvider:
                   "device": device.describe(),
                   "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras],
                   "prompt_syntax": job.prompt_syntax, "clip_skip": job.clip_skip or 1,
-                  "embeddings": {e.name: e.path for e in job.embeddings}}
+                  "embeddings": {e.name: e.path for e in job.embeddings}, "vae": job.vae, "tiling": job.tiling}
         if job.operation in ("img2img", "inpaint"):
             report["strength"] = job.strength
         if job.operation == "controlnet":
@@ -319,7 +322,7 @@ class DiffusersProvider:
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
                    prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
-                   embeddings=resolve_embeddings(req.embeddings),
+                   embeddings=resolve_embeddings(req.embeddings), vae=req.vae or self.vae, tiling=req.tiling,
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)

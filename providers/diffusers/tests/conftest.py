@@ -310,6 +310,8 @@ class Tiny:
     controlnet: Path
     lora_a: Path
     lora_b: Path
+    vae: Path        # another VAE for the SD 1.x models (other random weights): a diffusers folder
+    vae_file: Path   # the same VAE as a single original-layout file (keys without a prefix, like vae-ft-mse)
 
     @staticmethod
     def png(size: tuple[int, int] = (32, 32), color: tuple[int, int, int] = (200, 40, 40), *,
@@ -366,11 +368,17 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
     inpaint = build_sd1(root / "t4", seed=4, inpainting=True)
     controlnet = build_controlnet()
     controlnet.save_pretrained(str(root / "controlnet"), safe_serialization=True)
+    torch.manual_seed(9)
+    vae = _vae()
+    vae.save_pretrained(str(root / "vae"), safe_serialization=True)
+    safetensors.torch.save_file({k.removeprefix("first_stage_model."): v.detach().contiguous()
+                                 for k, v in vae_to_ldm(vae).items()},
+                                str(root / "vae.safetensors"))
     return Tiny(root=root, sd1=_save(sd1, root / "sd1"), sd1_file=root / "sd1.safetensors", sd1_ckpt=root / "sd1.ckpt",
                 sd2=_save(sd2, root / "sd2"), sd2_file=root / "sd2.safetensors", sdxl=_save(sdxl, root / "sdxl"),
                 sdxl_file=root / "sdxl.safetensors", sd1_inpaint=_save(inpaint, root / "sd1-inpaint"),
                 controlnet=root / "controlnet", lora_a=build_lora(root / "lora-a", 5),
-                lora_b=build_lora(root / "lora-b", 6))
+                lora_b=build_lora(root / "lora-b", 6), vae=root / "vae", vae_file=root / "vae.safetensors")
 
 
 @pytest.fixture(scope="session", autouse=True)
