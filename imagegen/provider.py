@@ -38,7 +38,7 @@ from .imageio import ImageData, encode_png, sniff
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
-from .scrub import REDACTED, redact, scrub, scrub_error
+from .scrub import REDACTED, guard_logs, redact, scrub, scrub_error, scrub_object
 
 __all__ = [
     "OPERATIONS",
@@ -76,10 +76,12 @@ __all__ = [
     "check_timeout",
     "encode_png",
     "gather_calls",
+    "guard_logs",
     "redact",
     "retry_after_seconds",
     "scrub",
     "scrub_error",
+    "scrub_object",
     "sniff",
     "spec_version",
 ]
