@@ -23,8 +23,10 @@ from imagegen.provider import (
     CostItem,
     GenerationWarning,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
     LoRA,
+    ModelRef,
     ProviderRequest,
     ProviderResponse,
 )
@@ -36,6 +38,7 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
+from .reporting import job_settings, lora_ref, model_ref
 from .schedulers import Sampler, resolve_sampler
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
@@ -137,6 +140,7 @@ class DiffusersProvider:
         self._device_info: DeviceInfo | None = None
         self._keys: set[CacheKey] = set()
         self._last_key: CacheKey | None = None
+        self._model_ref: ModelRef | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -249,6 +253,9 @@ class DiffusersProvider:
             except ValueError as exc:  # the pipeline's own input checks
                 raise InvalidRequest(f"diffusers rejected the request: {exc}".splitlines()[0][:500]) from exc
         warnings += out.warnings
+        used = self._used(job, entry)
+        for image in out.images:
+            image.settings = used.model_copy(update={"seed": image.seed})
         settings = out.settings or entry.settings
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
@@ -267,6 +274,14 @@ class DiffusersProvider:
             timings["load_s"] = entry.load_s
         return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=list(warnings),
                                 usage=report, timings=timings)
+
+    def _used(self, job: Job, entry: LoadedModel) -> ImageSettings:
+        """What ``job`` ran with, as A1111 records it (models hashed once per file, see ``reporting``)."""
+        if self._model_ref is None:
+            self._model_ref = model_ref(self.model, self.source, cache_dir=self.cache_dir)
+        scheduler = entry.scheduler(job.sampler)
+        return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
+                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,
