@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import errors
+from ._serve_cli import serve as serve_command
 from .client import Client
 from .params import OPERATIONS
 from .provider import Capabilities, ProgressCallback, ProgressEvent, Provider, ProviderRequest, ProviderResponse
@@ -544,6 +545,9 @@ def settings_rows(s: ImageSettings) -> list[tuple[str, Any]]:
             ("embeddings", refs(s.embeddings)), ("refiner", ref(s.refiner)), ("refiner switch at", s.refiner_switch),
             ("operation", s.operation), ("quality", s.quality), ("style", s.style),
             *sorted(s.extra.items())]
+
+
+app.command("serve")(serve_command)
 
 
 # -- entry point ------------------------------------------------------------------------------------
