@@ -110,18 +110,32 @@ def complete_settings(settings: ImageSettings | None, req: ProviderRequest, *, m
         "model": ModelRef(name=model), "strength": req.strength, "operation": req.operation,
         "quality": req.quality, "style": req.style,
         "loras": tuple(ModelRef(name=_stem(lo.path), weight=lo.scale) for lo in req.loras),
+        "clip_skip": req.clip_skip if req.clip_skip and req.clip_skip > 1 else None, "tiling": req.tiling or None,
+        "vae": ModelRef(name=_base(req.vae)) if req.vae else None,
+        "embeddings": tuple(ModelRef(name=_stem(path)) for path in req.embeddings),
+        "refiner": ModelRef(name=_stem(req.refiner)) if req.refiner else None, "refiner_switch": req.refiner_switch,
     }
+    if req.hires is not None:
+        h = req.hires
+        sent["hires"] = HiresSettings(scale=h.scale, width=h.size[0] if h.size else None,
+                                      height=h.size[1] if h.size else None, upscaler=h.upscaler, steps=h.steps,
+                                      strength=h.strength)
     if req.scheduler:
         sent["sampler"] = req.scheduler
+    sent = {k: v for k, v in sent.items() if v is not None}
     if settings is None:
         return ImageSettings(**sent)
     given = settings.model_dump(exclude_defaults=True)
-    fill = {k: v for k, v in sent.items() if k not in given and v not in (None, ())}
+    fill = {k: v for k, v in sent.items() if k not in given and v != ()}
     return settings.model_copy(update=fill) if fill else settings
 
 
+def _base(path: str) -> str:
+    return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 def _stem(path: str) -> str:
-    """A LoRA's name as A1111 shows it: the file name without its folder and extension."""
-    base = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    """A LoRA's, embedding's or checkpoint's name as A1111 shows it: the file name without folder and extension."""
+    base = _base(path)
     stem, dot, ext = base.rpartition(".")
     return stem if dot and stem and ext.lower() in ("safetensors", "ckpt", "pt", "bin", "pth") else base

@@ -39,7 +39,7 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .reporting import job_settings, lora_ref, model_ref
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, vae_ref
 from .schedulers import Sampler, resolve_sampler
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
@@ -287,7 +287,9 @@ class DiffusersProvider:
             self._model_ref = model_ref(self.model, self.source, cache_dir=self.cache_dir)
         scheduler = entry.scheduler(job.sampler)
         return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
-                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras))
+                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
+                            vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,

@@ -14,22 +14,18 @@ is hashed from its local snapshot when one is cached, else it has no hash.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from imagegen.provider import ImageSettings, ModelRef, lora_sha256, model_sha256
+from imagegen.provider import ImageSettings, ModelRef, file_sha256, lora_sha256, model_sha256
 
+from .embeddings import EmbeddingSpec
 from .engine import Job, LoRASpec
 from .models import MINI, Source
 from .schedulers import a1111_sampler
 
-__all__ = ["a1111_clip_skip", "job_settings", "lora_ref", "model_ref"]
-
-
-def a1111_clip_skip(job: Job) -> int | None:
-    """``Clip skip`` as A1111 counts it (1 = the last layer): the job skips ``clip_skip`` layers before the
-    last (diffusers' count, 1 = the penultimate layer), so A1111's number is one more."""
-    return None if job.clip_skip is None else job.clip_skip + 1
+__all__ = ["embedding_refs", "job_settings", "lora_ref", "model_ref", "vae_ref"]
 
 
 def _file_name(path: str) -> str:
@@ -59,6 +55,30 @@ def _local_snapshot(repo: str, cache_dir: str | None) -> str | None:
         return None
 
 
+def vae_ref(vae: str, *, cache_dir: str | None = None) -> ModelRef:
+    """A VAE as A1111 names it (``sd_vae.get_loaded_vae_name``: the file's name, extension included) and hashes
+    it (``sd_vae.get_loaded_vae_hash``: 10 hex digits of its SHA-256); a folder by its name, a hub VAE by its id."""
+    path = os.path.abspath(os.path.expanduser(vae))
+    if os.path.exists(path):
+        digest = model_sha256(path)
+        return ModelRef(name=os.path.basename(path.rstrip("/\\")), hash=digest[:10] if digest else None, sha256=digest)
+    where = _local_snapshot(vae, cache_dir)
+    digest = model_sha256(where) if where else None
+    return ModelRef(name=vae, hash=digest[:10] if digest else None, sha256=digest)
+
+
+def embedding_refs(embeddings: tuple[EmbeddingSpec, ...], *texts: str | None) -> tuple[ModelRef, ...]:
+    """The embeddings a call used, as ``TI hashes`` lists them: those whose name the prompt or negative prompt
+    holds (A1111 lists the ones its text encoder met), each with 12 hex digits of its file's SHA-256."""
+    words = " ".join(t for t in texts if t)
+    refs = []
+    for spec in embeddings:
+        if re.search(rf"(?<![\w]){re.escape(spec.name)}(?![\w])", words):
+            digest = file_sha256(spec.path)
+            refs.append(ModelRef(name=spec.name, hash=digest[:12] if digest else None, sha256=digest))
+    return tuple(refs)
+
+
 def lora_ref(lora: LoRASpec) -> ModelRef:
     """A LoRA as A1111 lists it: its file's name, its 12-digit hash when it is a local file, its strength."""
     where = os.path.join(lora.location, lora.weight_name) if lora.weight_name else lora.location
@@ -68,8 +88,10 @@ def lora_ref(lora: LoRASpec) -> ModelRef:
 
 
 def job_settings(job: Job, *, model: ModelRef, scheduler_class: str, scheduler_config: Mapping[str, Any],
-                 loras: tuple[ModelRef, ...] = ()) -> ImageSettings:
-    """The settings ``job`` ran with (the seed is the first image's; each image gets its own)."""
+                 loras: tuple[ModelRef, ...] = (), vae: ModelRef | None = None,
+                 embeddings: tuple[ModelRef, ...] = ()) -> ImageSettings:
+    """The settings ``job`` ran with (the seed is the first image's; each image gets its own). ``clip_skip``
+    is A1111's count in both (1 = the last layer, not recorded)."""
     sampler, schedule = a1111_sampler(scheduler_class, scheduler_config)
     extra: dict[str, str | int | float | bool] = {}
     if job.guidance > 1 and job.guidance_cutoff < 1:
@@ -78,4 +100,5 @@ def job_settings(job: Job, *, model: ModelRef, scheduler_class: str, scheduler_c
         steps=job.steps, sampler=sampler, schedule_type=schedule, guidance=job.guidance,
         seed=job.seeds[0] if job.seeds else None, width=job.width, height=job.height, model=model,
         strength=job.strength if job.operation in ("img2img", "inpaint") else None,
-        clip_skip=a1111_clip_skip(job), loras=loras, operation=job.operation, extra=extra)
+        clip_skip=job.clip_skip if job.clip_skip and job.clip_skip > 1 else None, vae=vae, tiling=job.tiling,
+        loras=loras, embeddings=embeddings, operation=job.operation, extra=extra)

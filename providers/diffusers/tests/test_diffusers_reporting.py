@@ -62,10 +62,30 @@ def test_loras_are_listed_with_their_a1111_hash_and_strength(tiny, tmp_path):
     assert f'Lora hashes: "pytorch_lora_weights: {lora.hash}"' in text and "<lora:pytorch_lora_weights:0.7>" in text
 
 
-def test_clip_skip_is_written_the_a1111_way_one_more_than_the_layers_skipped(tiny):
-    result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, seed=1,
-                               provider_options={"clip_skip": 1})
+def test_clip_skip_is_recorded_as_a1111_counts_it(tiny, tmp_path):
+    result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, seed=1, clip_skip=2)
     assert result.images[0].settings.clip_skip == 2
+    assert "Clip skip: 2" in parse(result.images[0].save(tmp_path / "a.png")).raw_parameters["parameters"]
+
+
+def test_a_vae_file_is_named_with_its_extension_and_hashed_as_a1111_does(tiny, tmp_path):
+    result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, seed=1, vae=str(tiny.vae_file))
+    vae = result.images[0].settings.vae
+    assert vae.name == tiny.vae_file.name
+    assert vae.hash == hashlib.sha256(tiny.vae_file.read_bytes()).hexdigest()[:10]
+
+
+def test_embeddings_the_prompt_uses_are_listed_with_their_ti_hash(tiny, tiny_embeddings):
+    result = imagegen.generate("a castle", provider=f"diffusers:{tiny.sd1}", steps=2, seed=1,
+                               negative_prompt="tinyneg", embeddings=[str(tiny_embeddings.folder)])
+    (embedding,) = result.images[0].settings.embeddings  # tinystyle is loaded but not in either prompt
+    digest = hashlib.sha256(tiny_embeddings.neg_safetensors.read_bytes()).hexdigest()
+    assert (embedding.name, embedding.hash) == ("tinyneg", digest[:12])
+
+
+def test_tiling_is_recorded(tiny):
+    assert imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, seed=1,
+                             tiling=True).images[0].settings.tiling
 
 
 def test_img2img_records_its_denoising_strength(tiny):
