@@ -25,6 +25,7 @@ from rich.markup import escape
 from . import errors
 from ._output import write_rows
 from ._progress import Display
+from ._serve_cli import serve as serve_command
 from .client import Client
 from .params import OPERATIONS
 from .provider import Capabilities, Provider
@@ -506,6 +507,9 @@ def info(
     rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in ("negative_prompt", "size")]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
                                          for key, value in rows if value not in (None, "", [], {})])
+
+
+app.command("serve")(serve_command)
 
 
 # -- entry point ------------------------------------------------------------------------------------

@@ -155,3 +155,40 @@ def test_the_cycle_check_finds_a_cycle():
 def test_every_core_module_imports_alone_in_a_fresh_interpreter(name):
     proc = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# -- docs/architecture.md stays true to the tree -------------------------------------------------------
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def architecture_references() -> list[tuple[str, list[str]]]:
+    """(file, [names]) for every ``imagegen/x.py`` cell of the walk and rule tables, e.g.
+    ``imagegen/client.py`` (``agenerate``, ``_resolve``)."""
+    import re
+    found = []
+    for match in re.finditer(r"`(imagegen/[\w/]+\.py)`(?: \(([^)]*)\))?", ARCHITECTURE.read_text(encoding="utf-8")):
+        names = [n.split(".")[0] for n in re.findall(r"`([\w.]+)`", match.group(2) or "")]
+        found.append((match.group(1), names))
+    return found
+
+
+def test_architecture_page_names_files_and_functions_that_exist():
+    refs = architecture_references()
+    assert len(refs) >= 20
+    missing = []
+    for file, names in refs:
+        path = ROOT / file
+        if not path.exists():
+            missing.append(file)
+            continue
+        defined = {node.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        defined |= {t.id for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, (ast.Assign, ast.AnnAssign))
+                    for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                    if isinstance(t, ast.Name)}
+        defined |= {a.asname or a.name for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                    if isinstance(node, ast.ImportFrom) for a in node.names}
+        missing += [f"{file}: {name}" for name in names if name not in defined]
+    assert missing == []

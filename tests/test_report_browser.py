@@ -3,7 +3,7 @@ and a vote clicked in the page exports as JSON.
 
 Chromium's own ``--dump-dom`` is enough: a probe script appended to a copy of the report waits for
 the page to load, clicks like a person would, and writes what it saw into the DOM that is dumped.
-Needs Debian's ``chromium`` (``apt-get install -y chromium``); skipped without it, except in CI.
+Needs Debian's ``chromium``, which the README's test block installs; skipped without it, except in CI.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ window.addEventListener('load', function () {
 def chromium() -> str:
     if CHROMIUM is None:
         if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI must `apt-get install -y chromium`")
+            pytest.fail("chromium is not installed; the README's test block installs it (apt-get install -y chromium)")
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     return CHROMIUM
 
