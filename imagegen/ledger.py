@@ -316,7 +316,7 @@ class Ledger:
                 whose = f"{scope}'s " if scope is not None else ""
                 raise BudgetExceeded(
                     f"budget: this call may cost ${amount:.4f} but ${spent:.4f} of {whose}${limit_usd:.2f} "
-                    f"budget is spent or reserved (ledger {os.path.basename(self.path)})",
+                    f"budget is spent or reserved (ledger {self.path})",
                     provider=f"{provider}:{model}", spent_usd=spent, limit_usd=limit_usd, estimate_usd=amount)
             cur = conn.execute(
                 "INSERT INTO reservations (ts, request_id, provider, model, amount, pid, host, scope, user, charge) "

@@ -34,11 +34,13 @@ from .errors import (
     TransientError,
     UnsupportedFeature,
 )
+from .hashing import embedding_hash, file_sha256, lora_hash, lora_sha256, model_hash, model_sha256
 from .imageio import ImageData, encode_png, sniff
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
 from .scrub import REDACTED, guard_logs, redact, scrub, scrub_error, scrub_object
+from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
     "OPERATIONS",
@@ -57,10 +59,13 @@ __all__ = [
     "GeneratedImage",
     "GenerationWarning",
     "Hires",
+    "HiresSettings",
     "ImageData",
     "ImageGenError",
+    "ImageSettings",
     "InvalidRequest",
     "LoRA",
+    "ModelRef",
     "Operation",
     "ProgressCallback",
     "ProgressEvent",
@@ -74,9 +79,15 @@ __all__ = [
     "UnsupportedFeature",
     "WarningKind",
     "check_timeout",
+    "embedding_hash",
     "encode_png",
+    "file_sha256",
     "gather_calls",
     "guard_logs",
+    "lora_hash",
+    "lora_sha256",
+    "model_hash",
+    "model_sha256",
     "redact",
     "retry_after_seconds",
     "scrub",
@@ -170,12 +181,18 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One step of work inside a provider call (denoising steps locally, attempts remotely)."""
+    """One step of work inside a provider call, for a progress display.
+
+    ``stage`` names the phase: ``"import"`` (heavy libraries on first use; ``detail`` says which),
+    ``"load"`` (a model's weights), ``"denoise"`` (``step`` of ``total``), ``"generate"`` (a remote call
+    answered); any other name is shown as it is. ``total`` is 0 where the length is unknown.
+    """
 
     stage: str
     step: int
     total: int
     image_index: int = 0
+    detail: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

@@ -9,9 +9,11 @@ provider instance, and every later call reuses them. The blocking work runs in a
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -23,12 +25,16 @@ from imagegen.provider import (
     CostItem,
     GenerationWarning,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
     LoRA,
+    ModelRef,
+    ProgressEvent,
     ProviderRequest,
     ProviderResponse,
 )
 
+from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .embeddings import resolve_embeddings
@@ -37,7 +43,8 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .schedulers import Sampler, resolve_sampler
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, vae_ref
+from .schedulers import Sampler, resolve_sampler, sampler_names
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
 
@@ -64,6 +71,7 @@ def _env_int(name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
+logger = logging.getLogger("imagegen.diffusers")
 _CACHE: PipelineCache[LoadedModel] = PipelineCache(_env_int(MAX_PIPELINES_ENV, 2), release=LoadedModel.release)
 
 
@@ -141,6 +149,7 @@ class DiffusersProvider:
         self._device_info: DeviceInfo | None = None
         self._keys: set[CacheKey] = set()
         self._last_key: CacheKey | None = None
+        self._model_ref: ModelRef | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -155,6 +164,11 @@ class DiffusersProvider:
                 if self._info is None:
                     self._info = describe(self.source, config=self.config, cache_dir=self.cache_dir)
         return self._info
+
+    def samplers(self) -> list[str]:
+        """The sampler names ``scheduler`` takes (A1111's; diffusers class names are accepted too). A server
+        lists these as its samplers (``/sdapi/v1/samplers``)."""
+        return sampler_names()
 
     def capabilities(self) -> Capabilities:
         info = self.info()
@@ -234,6 +248,9 @@ class DiffusersProvider:
     def _generate(self, req: ProviderRequest, sampler: Sampler | None) -> ProviderResponse:
         warnings: list[GenerationWarning] = []
         job = self._job(req, sampler, warnings)
+        if "diffusers" not in sys.modules:  # the first call of the process: seconds a display should name
+            _tell(req, "import", "torch, diffusers")
+            torch(), diffusers()
         device = self._device()
         key = self._cache_key(device)
         info = self.info()
@@ -242,8 +259,12 @@ class DiffusersProvider:
             queued = time.perf_counter() - t0
             if req.cancel is not None and req.cancel.is_set():
                 raise Cancelled("cancelled while waiting for the device (no image made)")
-            entry, loaded = self._cache.get_or_load(key, lambda: load_model(
-                key, self.source, info, self._choose(info, device), device, cache_dir=self.cache_dir))
+            def load() -> LoadedModel:
+                _tell(req, "load", f"{self.name}:{self.model}")
+                return load_model(key, self.source, info, self._choose(info, device), device,
+                                  cache_dir=self.cache_dir)
+
+            entry, loaded = self._cache.get_or_load(key, load)
             self._keys.add(key)
             self._last_key = key
             try:
@@ -253,6 +274,9 @@ class DiffusersProvider:
             except ValueError as exc:  # the pipeline's own input checks
                 raise InvalidRequest(f"diffusers rejected the request: {exc}".splitlines()[0][:500]) from exc
         warnings += out.warnings
+        used = self._used(job, entry)
+        for image in out.images:
+            image.settings = used.model_copy(update={"seed": image.seed})
         settings = out.settings or entry.settings
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
@@ -273,6 +297,16 @@ class DiffusersProvider:
             timings["load_s"] = entry.load_s
         return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=list(warnings),
                                 usage=report, timings=timings)
+
+    def _used(self, job: Job, entry: LoadedModel) -> ImageSettings:
+        """What ``job`` ran with, as A1111 records it (models hashed once per file, see ``reporting``)."""
+        if self._model_ref is None:
+            self._model_ref = model_ref(self.model, self.source, cache_dir=self.cache_dir)
+        scheduler = entry.scheduler(job.sampler)
+        return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
+                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
+                            vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,
@@ -394,6 +428,15 @@ def _canny(value: Sequence[Any]) -> tuple[int, int]:
         raise InvalidRequest(f"canny: thresholds must satisfy 0 <= low <= high <= 2000; got ({low}, {high})",
                              field="canny")
     return low, high
+
+
+def _tell(req: ProviderRequest, stage: str, detail: str) -> None:
+    """A phase for the caller's progress display; a broken display never costs the images."""
+    if req.progress is not None:
+        try:
+            req.progress(ProgressEvent(stage, 0, 0, req.index, detail))
+        except Exception:
+            logger.exception("imagegen diffusers: progress callback failed")
 
 
 def _lora_specs(loras: Sequence[LoRA]) -> tuple[LoRASpec, ...]:
