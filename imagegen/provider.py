@@ -168,12 +168,18 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One step of work inside a provider call (denoising steps locally, attempts remotely)."""
+    """One step of work inside a provider call, for a progress display.
+
+    ``stage`` names the phase: ``"import"`` (heavy libraries on first use; ``detail`` says which),
+    ``"load"`` (a model's weights), ``"denoise"`` (``step`` of ``total``), ``"generate"`` (a remote call
+    answered); any other name is shown as it is. ``total`` is 0 where the length is unknown.
+    """
 
     stage: str
     step: int
     total: int
     image_index: int = 0
+    detail: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

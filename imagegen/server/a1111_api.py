@@ -76,6 +76,8 @@ class Txt2ImgRequest(BaseModel):
     hr_scale: float | None = None
     hr_upscaler: str | None = None
     hr_second_pass_steps: int | None = None
+    hr_resize_x: int | None = None
+    hr_resize_y: int | None = None
     script_name: str | None = None
     script_args: list[Any] | None = None
     alwayson_scripts: dict[str, Any] | None = None
@@ -107,9 +109,12 @@ _NEUTRAL: dict[str, tuple[Any, ...]] = {
     "subseed": (None, -1), "subseed_strength": (None, 0), "seed_resize_from_h": (None, -1, 0),
     "seed_resize_from_w": (None, -1, 0), "restore_faces": (None, False), "tiling": (None, False),
     "eta": (None, 0, 1), "s_min_uncond": (None, 0), "s_churn": (None, 0), "s_tmax": (None, 0),
-    "s_tmin": (None, 0), "s_noise": (None, 1), "styles": (None, []), "enable_hr": (None, False),
+    "s_tmin": (None, 0), "s_noise": (None, 1), "styles": (None, []),
     "refiner_checkpoint": (None, "", "None"), "infotext": (None, ""), "save_images": (None, False),
 }
+#: A1111 hires-fix upscaler names -> imagegen's (``Hires.upscaler``). Only names: a request never names a
+#: file on the server. A1111's other latent modes are served by imagegen's one latent upscaler.
+_UPSCALERS = {"latent": "latent", "lanczos": "lanczos"}
 #: ... and those that only matter for inpainting, checked when a mask is given. imagegen inpaints from
 #: the original image, like A1111's ``inpainting_fill=1``.
 _NEUTRAL_INPAINT: dict[str, tuple[Any, ...]] = {
@@ -160,14 +165,21 @@ async def schedulers(request: Request) -> list[dict[str, Any]]:
 
 
 @router.get("/upscalers")
-async def upscalers() -> list[dict[str, Any]]:
-    """No hires-fix upscalers yet: only A1111's ``None`` entry (so clients that splice lists keep working)."""
-    return [{"name": "None", "model_name": None, "model_path": None, "model_url": None, "scale": 4}]
+async def upscalers(request: Request) -> list[dict[str, Any]]:
+    """A1111's ``None`` entry, then Lanczos when the selected chain does hires fix (``hr_upscaler``)."""
+    found = [{"name": "None", "model_name": None, "model_path": None, "model_url": None, "scale": 4}]
+    if _hires_capable(service(request).checkpoint):
+        found.append({"name": "Lanczos", "model_name": None, "model_path": None, "model_url": None, "scale": 4})
+    return found
 
 
 @router.get("/latent-upscale-modes")
-async def latent_upscale_modes() -> list[dict[str, Any]]:
-    return []
+async def latent_upscale_modes(request: Request) -> list[dict[str, Any]]:
+    return [{"name": "Latent"}] if _hires_capable(service(request).checkpoint) else []
+
+
+def _hires_capable(chain: Chain) -> bool:
+    return any("hires" in p.capabilities().supports for p in chain.providers)
 
 
 @router.get("/loras")
@@ -368,18 +380,19 @@ def _params(svc: Service, req: Txt2ImgRequest, chain: Chain, override: dict[str,
     sampler = _sampler(svc, req, chain, warnings)
     if sampler is not None:
         out["scheduler"] = sampler
-    options: dict[str, Any] = {}
     skip = (override.pop("CLIP_stop_at_last_layers", None) or req.clip_skip
             or svc.options.get("CLIP_stop_at_last_layers"))
-    if isinstance(skip, int) and not isinstance(skip, bool) and skip > 1:
-        options["clip_skip"] = skip
+    if isinstance(skip, int) and not isinstance(skip, bool) and skip > 1:  # 1: the last layer, A1111's default
+        out["clip_skip"] = skip
     vae = override.pop("sd_vae", None)
     if vae not in (None, "", "Automatic", "None"):
         warnings.append(f"override_settings.sd_vae: {vae!r} is not available here; the model's own VAE was used")
     for name in sorted(override):
         warnings.append(f"override_settings.{name}: not supported by this server; ignored")
-    if options:
-        out["provider_options"] = options
+    if req.tiling:
+        out["tiling"] = True
+    if req.enable_hr:
+        out["hires"] = _hires(req, warnings)
     _neutral(req, _NEUTRAL, warnings)
     _scripts(req, warnings)
     if isinstance(req, Img2ImgRequest):
@@ -391,12 +404,36 @@ def _params(svc: Service, req: Txt2ImgRequest, chain: Chain, override: dict[str,
 
 
 _A1111_FIELD = {"guidance": "cfg_scale", "strength": "denoising_strength", "n": "batch_size", "size": "width",
-                "image": "init_images", "scheduler": "sampler_name"}
+                "image": "init_images", "scheduler": "sampler_name", "hires": "enable_hr",
+                "clip_skip": "CLIP_stop_at_last_layers"}
 
 
 def _a1111_names(message: str) -> str:
     field, sep, rest = message.partition(":")
     return f"{_A1111_FIELD.get(field, field)}{sep}{rest}" if sep else message
+
+
+def _hires(req: Txt2ImgRequest, warnings: list[str]) -> dict[str, Any]:
+    """A1111's hires fix (``enable_hr`` and the ``hr_`` fields) as ``GenerateParams.hires``."""
+    hires: dict[str, Any] = {}
+    if req.hr_resize_x and req.hr_resize_y:
+        hires["size"] = f"{req.hr_resize_x}x{req.hr_resize_y}"
+    else:
+        hires["scale"] = req.hr_scale if req.hr_scale is not None else 2.0
+    name = (req.hr_upscaler or "").strip()
+    key = name.lower().split(" (")[0]
+    if key in _UPSCALERS:
+        hires["upscaler"] = _UPSCALERS[key]
+        if key != name.lower():
+            warnings.append(f"hr_upscaler: {name!r} is served by imagegen's {_UPSCALERS[key]!r} upscaler")
+    elif name and name != "None":
+        warnings.append(f"hr_upscaler: {name!r} is not available here (Latent, Lanczos); the provider's default "
+                        "upscaler was used")
+    if req.denoising_strength is not None and 0 < req.denoising_strength <= 1:
+        hires["strength"] = req.denoising_strength
+    if req.hr_second_pass_steps:
+        hires["steps"] = req.hr_second_pass_steps
+    return hires
 
 
 def _sampler(svc: Service, req: Txt2ImgRequest, chain: Chain, warnings: list[str]) -> str | None:
@@ -503,7 +540,7 @@ def _answer(svc: Service, req: Txt2ImgRequest, chain: Chain, params: GeneratePar
         "denoising_strength": params.strength,
         "extra_generation_params": {"Provider": f"{result.provider}:{result.model}"},
         "index_of_first_image": 0, "infotexts": infotexts, "styles": req.styles or [],
-        "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": params.provider_options.get("clip_skip", 1),
+        "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": params.clip_skip or 1,
         "is_using_inpainting_conditioning": False, "version": f"imagegen {__version__}",
         "warnings": [*warnings, *map(str, result.warnings)],
         "imagegen": {"request_id": result.request_id, "provider": result.provider, "model": result.model,

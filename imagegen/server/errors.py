@@ -26,7 +26,7 @@ from ..errors import (
     TransientError,
     UnsupportedFeature,
 )
-from .service import QueueFull, Refused
+from .service import ClientGone, QueueFull, Refused
 
 __all__ = ["HTTPError", "PayloadTooLarge", "a1111_body", "http_error", "openai_body"]
 
@@ -57,6 +57,8 @@ def http_error(exc: BaseException) -> HTTPError:
     name = type(exc).__name__
     message = exc.message or str(exc)
     param = getattr(exc, "field", None)
+    if isinstance(exc, ClientGone):  # nobody reads it; nginx's 499 says what happened
+        return HTTPError(499, message, "client_closed_request", "client_closed_request", None, name)
     if isinstance(exc, Refused):
         status = exc.status or 401
         return HTTPError(status, message, "invalid_request_error", exc.code, None, name,

@@ -10,7 +10,7 @@ import binascii
 import io
 
 from ..errors import InvalidRequest
-from ..imageio import ImageData, sniff
+from ..imageio import ImageData, check_image, sniff
 from ..metadata import png_text_chunks, with_png_text
 from ..result import GeneratedImage
 from .errors import PayloadTooLarge
@@ -31,14 +31,7 @@ def image_from_bytes(data: bytes, field: str, max_pixels: int) -> ImageData:
     if width * height > max_pixels:
         raise PayloadTooLarge(f"{field}: {width}x{height} is {width * height} pixels; this server takes at most "
                               f"{max_pixels}", field=field)
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-    except Exception as exc:  # truncated, corrupt: never sent on to a provider
-        raise InvalidRequest(f"{field}: the image cannot be decoded ({type(exc).__name__}: {exc})",
-                             field=field) from None
+    check_image(data, field, max_pixels)  # every pixel decoded: truncated or corrupt input is never sent on
     return ImageData(data=data, mime=mime, width=width, height=height)
 
 

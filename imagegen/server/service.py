@@ -33,7 +33,7 @@ from ..result import GeneratedImage, GenerationResult
 from .config import ServerConfig
 from .keys import ApiKey, KeyRing, RateWindow, hash_key, load_keys
 
-__all__ = ["Chain", "Job", "QueueFull", "Refused", "Service", "StoredImage"]
+__all__ = ["Chain", "ClientGone", "Job", "QueueFull", "Refused", "Service", "StoredImage"]
 
 #: The job whose provider calls are running in this task (read by ``Observed``).
 CURRENT_JOB: contextvars.ContextVar[Job | None] = contextvars.ContextVar("imagegen_server_job", default=None)
@@ -43,6 +43,10 @@ SERVER = "imagegen-server"
 
 class QueueFull(RateLimited):
     """The server has ``max_queue`` requests in hand already."""
+
+
+class ClientGone(ImageGenError):
+    """The client disconnected before its answer was ready; its generation was stopped."""
 
 
 class Refused(ImageGenError):
@@ -393,7 +397,7 @@ class Service:
 
 async def run_until_disconnected(receive: Callable[[], Any], work: Any) -> Any:
     """Await ``work`` (a coroutine); if the client disconnects first, cancel it (a local provider stops
-    at its next step) and raise ``asyncio.CancelledError``."""
+    at its next step) and raise ``ClientGone``."""
     task = asyncio.ensure_future(work)
 
     async def gone() -> None:
@@ -415,7 +419,7 @@ async def run_until_disconnected(receive: Callable[[], Any], work: Any) -> Any:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, ImageGenError):
         await task
-    raise asyncio.CancelledError("client disconnected")
+    raise ClientGone("the client disconnected; its generation was stopped")
 
 
 def cost_header(usd: float | None) -> str:

@@ -94,6 +94,10 @@ class Stoppable(FakeProvider):
         self.stopped: list[int] = []
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
+        await asyncio.to_thread(self._steps, req)  # in a worker thread, as the local provider runs
+        return await super().generate(req)
+
+    def _steps(self, req: ProviderRequest) -> None:
         self.entered.set()
         for step in range(1, self.steps + 1):
             if req.progress is not None:
@@ -101,10 +105,8 @@ class Stoppable(FakeProvider):
             if req.cancel is not None and req.cancel.is_set():
                 self.stopped.append(step)
                 raise ImageGenError(f"cancelled at step {step}")
-            if self.release.is_set():
-                break
-            await asyncio.sleep(0.01)
-        return await super().generate(req)
+            if self.release.wait(0.01):
+                return
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ provider instance, and every later call reuses them. The blocking work runs in a
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,11 +29,13 @@ from imagegen.provider import (
     ImageGenError,
     InvalidRequest,
     LoRA,
+    ProgressEvent,
     ProviderRequest,
     ProviderResponse,
     encode_png,
 )
 
+from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .embeddings import resolve_embeddings
@@ -70,6 +74,7 @@ def _env_int(name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
+logger = logging.getLogger("imagegen.diffusers")
 _CACHE: PipelineCache[LoadedModel] = PipelineCache(_env_int(MAX_PIPELINES_ENV, 2), release=LoadedModel.release)
 
 
@@ -241,6 +246,9 @@ class DiffusersProvider:
     def _generate(self, req: ProviderRequest, sampler: Sampler | None) -> ProviderResponse:
         warnings: list[GenerationWarning] = []
         job = self._job(req, sampler, warnings)
+        if "diffusers" not in sys.modules:  # the first call of the process: seconds a display should name
+            _tell(req, "import", "torch, diffusers")
+            torch(), diffusers()
         device = self._device()
         key = self._cache_key(device)
         info = self.info()
@@ -249,8 +257,12 @@ class DiffusersProvider:
             queued = time.perf_counter() - t0
             if req.cancel is not None and req.cancel.is_set():
                 raise Cancelled("cancelled while waiting for the device (no image made)")
-            entry, loaded = self._cache.get_or_load(key, lambda: load_model(
-                key, self.source, info, self._choose(info, device), device, cache_dir=self.cache_dir))
+            def load() -> LoadedModel:
+                _tell(req, "load", f"{self.name}:{self.model}")
+                return load_model(key, self.source, info, self._choose(info, device), device,
+                                  cache_dir=self.cache_dir)
+
+            entry, loaded = self._cache.get_or_load(key, load)
             self._keys.add(key)
             self._last_key = key
             try:
@@ -464,6 +476,15 @@ def _canny(value: Sequence[Any]) -> tuple[int, int]:
         raise InvalidRequest(f"canny: thresholds must satisfy 0 <= low <= high <= 2000; got ({low}, {high})",
                              field="canny")
     return low, high
+
+
+def _tell(req: ProviderRequest, stage: str, detail: str) -> None:
+    """A phase for the caller's progress display; a broken display never costs the images."""
+    if req.progress is not None:
+        try:
+            req.progress(ProgressEvent(stage, 0, 0, req.index, detail))
+        except Exception:
+            logger.exception("imagegen diffusers: progress callback failed")
 
 
 def _lora_specs(loras: Sequence[LoRA]) -> tuple[LoRASpec, ...]:
