@@ -44,7 +44,7 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .schedulers import Sampler, resolve_sampler
+from .schedulers import Sampler, resolve_sampler, sampler_names
 from .upscalers import resolve_upscaler, upscale_image
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
@@ -167,6 +167,11 @@ class DiffusersProvider:
                 if self._info is None:
                     self._info = describe(self.source, config=self.config, cache_dir=self.cache_dir)
         return self._info
+
+    def samplers(self) -> list[str]:
+        """The sampler names ``scheduler`` takes (A1111's; diffusers class names are accepted too). A server
+        lists these as its samplers (``/sdapi/v1/samplers``)."""
+        return sampler_names()
 
     def capabilities(self) -> Capabilities:
         info = self.info()
