@@ -32,6 +32,7 @@ from .registry import providers as installed_providers
 from .registry import resolve_provider
 from .result import GenerationResult, format_usd
 from .retry import RetryPolicy
+from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -513,10 +514,11 @@ def costs(
 
 @app.command()
 def info(
-    image: Annotated[Path, typer.Argument(help="a PNG written by imagegen, AUTOMATIC1111 or similar")],
-    as_json: Annotated[bool, Opt("--json", help="print as JSON")] = False,
+    image: Annotated[Path, typer.Argument(help="an image written by imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                                               "Fooocus or NovelAI (PNG, JPEG or WebP)")],
+    as_json: Annotated[bool, Opt("--json", help="print one normalized record as JSON")] = False,
 ) -> None:
-    """Show how an image was made, from its metadata."""
+    """Show how an image was made, from its metadata, whichever tool wrote it."""
     from .metadata import read_metadata
 
     if not image.is_file():
@@ -526,19 +528,41 @@ def info(
     except Exception as exc:
         fail("IMAGE", f"cannot read {image}: {exc}")
     if meta.source == "none":
-        fail("IMAGE", f"{image} carries no imagegen or A1111 metadata")
+        fail("IMAGE", f"{image} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                      "Fooocus or NovelAI)")
     if as_json:
-        from dataclasses import asdict
-
-        emit_json(asdict(meta))
+        emit_json(meta.to_dict())
         return
     rows: list[tuple[str, Any]] = [("prompt", meta.prompt), ("negative prompt", meta.negative_prompt),
-                                   ("provider", meta.provider), ("model", meta.model), ("seed", meta.seed),
-                                   ("size", f"{meta.width}x{meta.height}" if meta.width else None),
+                                   ("provider", meta.provider), ("model", meta.model),
                                    ("revised prompt", meta.revised_prompt), ("from", meta.source)]
-    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in ("negative_prompt", "size")]
+    rows += settings_rows(meta.settings) if meta.settings is not None else [
+        ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
+    shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
+    if meta.settings is not None:
+        shown |= {"operation", "loras", "quality", "style"}
+    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
-                                         for key, value in rows if value not in (None, "", [], {})])
+                                         for key, value in rows if value not in (None, "", [], {}, ())])
+
+
+def settings_rows(s: ImageSettings) -> list[tuple[str, Any]]:
+    """The settings an image was made with, one row each, named as A1111 names them."""
+    def ref(r: ModelRef | None) -> str | None:
+        return None if r is None else f"{r.name} [{r.hash}]" if r.hash else r.name
+
+    def refs(items: tuple[ModelRef, ...]) -> str:
+        return ", ".join(f"{ref(r)}" + (f" x{r.weight:g}" if r.weight is not None else "") for r in items)
+
+    hires = s.hires
+    return [("steps", s.steps), ("sampler", s.sampler), ("schedule type", s.schedule_type), ("CFG scale", s.guidance),
+            ("seed", s.seed), ("size", f"{s.width}x{s.height}" if s.width and s.height else None),
+            ("checkpoint", ref(s.model)), ("model hash", s.model.hash if s.model else None), ("VAE", ref(s.vae)),
+            ("denoising strength", s.strength), ("clip skip", s.clip_skip), ("tiling", s.tiling or None),
+            ("hires fix", hires.model_dump(exclude_none=True) if hires else None), ("LoRAs", refs(s.loras)),
+            ("embeddings", refs(s.embeddings)), ("refiner", ref(s.refiner)), ("refiner switch at", s.refiner_switch),
+            ("operation", s.operation), ("quality", s.quality), ("style", s.style),
+            *sorted(s.extra.items())]
 
 
 @app.command()

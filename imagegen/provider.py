@@ -34,11 +34,13 @@ from .errors import (
     TransientError,
     UnsupportedFeature,
 )
+from .hashing import embedding_hash, file_sha256, lora_hash, lora_sha256, model_hash, model_sha256
 from .imageio import ImageData, encode_png, sniff
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
 from .scrub import REDACTED, redact, scrub, scrub_error
+from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
     "OPERATIONS",
@@ -57,10 +59,13 @@ __all__ = [
     "GeneratedImage",
     "GenerationWarning",
     "Hires",
+    "HiresSettings",
     "ImageData",
     "ImageGenError",
+    "ImageSettings",
     "InvalidRequest",
     "LoRA",
+    "ModelRef",
     "Operation",
     "ProgressCallback",
     "ProgressEvent",
@@ -74,8 +79,14 @@ __all__ = [
     "UnsupportedFeature",
     "WarningKind",
     "check_timeout",
+    "embedding_hash",
     "encode_png",
+    "file_sha256",
     "gather_calls",
+    "lora_hash",
+    "lora_sha256",
+    "model_hash",
+    "model_sha256",
     "redact",
     "retry_after_seconds",
     "scrub",

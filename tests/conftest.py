@@ -14,6 +14,14 @@ def png_bytes(size: tuple[int, int] = (64, 64), color: tuple[int, int, int] = (2
     return buf.getvalue()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hash_cache_in_a_temp_folder(tmp_path_factory):
+    """Model hashes computed by tests are cached in the session's temp folder, not the user's cache."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IMAGEGEN_HASH_CACHE", str(tmp_path_factory.mktemp("hash-cache") / "hashes.json"))
+        yield
+
+
 @pytest.fixture
 def make_png():
     """Factory: ``make_png((w, h), (r, g, b))`` -> PNG bytes."""

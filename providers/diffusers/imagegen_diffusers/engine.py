@@ -111,6 +111,8 @@ class HiresPass:
     upscaler: Upscaler
     strength: float
     steps: int
+    #: The factor asked for (None when a size was): what A1111 records as "Hires upscale".
+    scale: float | None = None
 
 
 @dataclass

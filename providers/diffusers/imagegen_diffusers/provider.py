@@ -27,8 +27,10 @@ from imagegen.provider import (
     GenerationWarning,
     ImageData,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
     LoRA,
+    ModelRef,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
@@ -44,6 +46,7 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, vae_ref
 from .schedulers import Sampler, resolve_sampler, sampler_names
 from .upscalers import resolve_upscaler, upscale_image
 
@@ -152,6 +155,7 @@ class DiffusersProvider:
         self._device_info: DeviceInfo | None = None
         self._keys: set[CacheKey] = set()
         self._last_key: CacheKey | None = None
+        self._model_ref: ModelRef | None = None
         self._lock = threading.Lock()
         self._upscaler_models: dict[str, Any] = {}
 
@@ -277,6 +281,9 @@ class DiffusersProvider:
             except ValueError as exc:  # the pipeline's own input checks
                 raise InvalidRequest(f"diffusers rejected the request: {exc}".splitlines()[0][:500]) from exc
         warnings += out.warnings
+        used = self._used(job, entry)
+        for image in out.images:
+            image.settings = used.model_copy(update={"seed": image.seed})
         settings = out.settings or entry.settings
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
@@ -323,6 +330,16 @@ class DiffusersProvider:
                                         self._upscaler_models)
         return GeneratedImage(data=encode_png(picture), mime="image/png", width=picture.width, height=picture.height,
                               info={"upscaler": upscaler.label})
+
+    def _used(self, job: Job, entry: LoadedModel) -> ImageSettings:
+        """What ``job`` ran with, as A1111 records it (models hashed once per file, see ``reporting``)."""
+        if self._model_ref is None:
+            self._model_ref = model_ref(self.model, self.source, cache_dir=self.cache_dir)
+        scheduler = entry.scheduler(job.sampler)
+        return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
+                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
+                            vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,
@@ -412,7 +429,7 @@ class DiffusersProvider:
             raise InvalidRequest(f"hires: strength {strength:g} of {second} steps leaves no step to run; raise the "
                                  "strength or the steps", field="hires")
         return HiresPass(width=target[0], height=target[1], upscaler=resolve_upscaler(hires.upscaler),
-                         strength=strength, steps=second)
+                         strength=strength, steps=second, scale=hires.scale)
 
     def _options(self, given: Mapping[str, Any], info: ModelInfo, warnings: list[GenerationWarning]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(OPTIONS))

@@ -196,3 +196,15 @@ def test_the_upscale_hook_runs_an_upscaler_model_without_loading_the_sd_model(ti
     source = ImageData(data=tiny.png((16, 16)), mime="image/png", width=16, height=16)
     image = asyncio.run(provider.upscale(source, 32, 32, str(path)))
     assert (image.width, image.height) == (32, 32) and provider._keys == set()
+
+
+def test_a_hires_image_records_a1111s_hires_keys(tiny, tmp_path):
+    from PIL import Image
+
+    result = make(tiny, hires={"scale": 2.0, "upscaler": "latent (bicubic)", "steps": 2, "strength": 0.6})
+    settings = result.images[0].settings
+    assert settings.hires is not None and (settings.hires.scale, settings.hires.upscaler) == (2.0, "Latent (bicubic)")
+    with Image.open(result.images[0].save(tmp_path / "h.png")) as saved:
+        text = saved.info["parameters"]
+    assert "Denoising strength: 0.6, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent (bicubic)" in text
+    assert "Size: 32x32" in text  # A1111 records the first pass's size
