@@ -21,7 +21,8 @@ __all__ = ["Partial", "assemble", "check_partial"]
 Partial = Literal["return", "raise"]
 
 _INFO_FIELDS = ("operation", "steps", "guidance", "negative_prompt", "scheduler", "strength", "control",
-                "control_model", "control_scale", "quality", "style")
+                "control_model", "control_scale", "quality", "style", "prompt_syntax", "clip_skip", "refiner",
+                "refiner_switch", "vae")
 
 
 def check_partial(value: Any) -> Partial:
@@ -85,6 +86,12 @@ def _image_info(provider: Provider, prompt: str, req: ProviderRequest, request_i
     params["size"] = f"{req.width}x{req.height}"
     if req.loras:
         params["loras"] = [{"path": lo.path, "scale": lo.scale} for lo in req.loras]
+    if req.embeddings:
+        params["embeddings"] = list(req.embeddings)
+    if req.hires is not None:
+        params["hires"] = req.hires.as_dict()
+    if req.tiling:
+        params["tiling"] = True
     if req.provider_options:  # results, reprs and files never carry a key passed as an option
         params["provider_options"] = redact(dict(req.provider_options))
     return {"prompt": prompt, "provider": provider.name, "model": provider.model, "params": params,

@@ -38,6 +38,9 @@ class Run:
     """One user request's bookkeeping across the providers it tries: its id, attempts and warnings."""
 
     request_id: str
+    #: Who the request is for (``generate(user=...)``): recorded on each ledger row, and the key of
+    #: the client's ``user_budgets``.
+    user: str | None = None
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     warnings: list[GenerationWarning] = dataclasses.field(default_factory=list)
 
@@ -66,6 +69,10 @@ class Settings(Protocol):
 
     @property
     def ledger(self) -> Recorder | None: ...
+
+    def budgets_for(self, user: str | None) -> list[Budget]:
+        """Every budget a call for ``user`` must fit: the client's, then the user's own."""
+        ...
 
 
 def skipped(label: str, exc: ImageGenError) -> Attempt:
@@ -111,12 +118,13 @@ class Calls:
         label = f"{provider.name}:{provider.model}"
         slots, pace = self.limits.of(provider)
         policy = self.settings.retry
+        deadline = None if policy.total_timeout is None else policy.clock() + policy.total_timeout
 
         async def once(number: int) -> ProviderResponse:
             if slots is None:
-                return await self._attempt(provider, req, run, secrets, number, pace)
+                return await self._attempt(provider, req, run, secrets, number, pace, deadline)
             async with slots:
-                return await self._attempt(provider, req, run, secrets, number, pace)
+                return await self._attempt(provider, req, run, secrets, number, pace, deadline)
 
         def on_retry(number: int, exc: BaseException, wait: float) -> None:
             logger.warning("imagegen %s: %s on attempt %d/%d; retrying in %.2fs", label, type(exc).__name__,
@@ -125,61 +133,73 @@ class Calls:
         return await retrying(policy, once, on_retry=on_retry)
 
     async def _attempt(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str],
-                       number: int, pace: Pacer | None) -> ProviderResponse:
+                       number: int, pace: Pacer | None, deadline: float | None) -> ProviderResponse:
         label = f"{provider.name}:{provider.model}"
-        budget = self.settings.budget
+        budgets = self.settings.budgets_for(run.user)
         if pace is not None:
             await pace.wait()
-        hold: Hold | None = None
-        if budget is not None:
+        holds: list[tuple[Budget, Hold]] = []
+        if budgets:
+            estimate = _estimate(provider, req)
             try:
-                hold = budget.reserve(_estimate(provider, req), request_id=run.request_id, provider=provider.name,
-                                      model=provider.model)
+                for i, budget in enumerate(budgets):
+                    holds.append((budget, budget.reserve(estimate, request_id=run.request_id, provider=provider.name,
+                                                         model=provider.model, user=run.user, charge=i == 0)))
             except BudgetExceeded as exc:
+                for budget, held in holds:
+                    budget.release(held)
                 exc.provider = exc.provider or label
                 self._record(provider, req, run, secrets, number, "refused", 0.0, error=exc)
                 raise
-            if not hold.known:
-                run.warn(GenerationWarning(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its "
-                                           "calls back; their real cost is counted afterwards", kind="cost"))
+        if holds and not holds[0][1].known:
+            run.warn(GenerationWarning(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its "
+                                       "calls back; their real cost is counted afterwards", kind="cost"))
         sent = dataclasses.replace(req, cancel=threading.Event()) if req.cancel is None else req
         t0 = time.perf_counter()
         try:
-            response = await self._send(provider, sent)
+            response = await self._send(provider, sent, deadline)
         except asyncio.CancelledError:
             if sent.cancel is not None:
                 sent.cancel.set()
             self._record(provider, req, run, secrets, number, "cancelled", time.perf_counter() - t0,
-                         error=TransientError("cancelled"), hold=hold, charge_estimate=True)
+                         error=TransientError("cancelled"), holds=holds, charge_estimate=True)
             raise
         except Exception as raw:
             error = raw if isinstance(raw, ImageGenError) else _crash(raw, label)
             error.provider = error.provider or label
             self._record(provider, req, run, secrets, number, "error", time.perf_counter() - t0, error=error,
-                         hold=hold, raw=raw)
+                         holds=holds, raw=raw)
             if error is not raw:
                 raise error from raw
             raise
         self._record(provider, req, run, secrets, number, "ok", time.perf_counter() - t0, response=response,
-                     hold=hold)
+                     holds=holds)
         return response
 
-    async def _send(self, provider: Provider, req: ProviderRequest) -> ProviderResponse:
-        timeout = self.settings.timeout
+    async def _send(self, provider: Provider, req: ProviderRequest, deadline: float | None) -> ProviderResponse:
+        """The call, cut off at the client's ``timeout`` or at what is left of ``retry.total_timeout``."""
+        timeout, setting = self.settings.timeout, "timeout"
+        if deadline is not None:
+            left = deadline - self.settings.retry.clock()
+            if timeout is None or left < timeout:
+                timeout, setting = max(left, 0.0), "retry.total_timeout"
         if timeout is None:
             return await provider.generate(req)
+        if timeout <= 0:
+            raise TransientError("timeout: retry.total_timeout was used up before this attempt could start")
         try:
             return await asyncio.wait_for(provider.generate(req), timeout)
         except asyncio.TimeoutError:
             if req.cancel is not None:
                 req.cancel.set()
-            raise TransientError(f"timeout: no answer within {timeout:g}s") from None
+            raise TransientError(f"timeout: no answer within {timeout:g}s ({setting})") from None
 
     def _record(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str], number: int,
                 status: AttemptStatus, latency: float, *, error: ImageGenError | None = None,
-                response: ProviderResponse | None = None, hold: Hold | None = None, raw: BaseException | None = None,
-                charge_estimate: bool = False) -> None:
-        """Append the attempt to the run and the ledger (settling the budget) before returning."""
+                response: ProviderResponse | None = None, holds: list[tuple[Budget, Hold]] | None = None,
+                raw: BaseException | None = None, charge_estimate: bool = False) -> None:
+        """Append the attempt to the run and the ledger (settling the budgets) before returning."""
+        hold = holds[0][1] if holds else None
         cost: float | None = None
         source: CostSource | None = None
         if response is not None and response.cost is not None:
@@ -201,12 +221,12 @@ class Calls:
             request_id=run.request_id, provider=provider.name, model=provider.model, status=status,
             operation=req.operation, n=n, size=f"{req.width}x{req.height}", attempt=number, error=error_name,
             message=message, cost_usd=ledger_cost, cost_source=ledger_source, latency_s=latency,
-            seeds=list(req.seeds))
-        budget, ledger = self.settings.budget, self.settings.ledger
-        if hold is not None and budget is not None:
-            budget.settle(hold, entry)
-        elif ledger is not None:
-            ledger.record(entry)
+            seeds=list(req.seeds), user=run.user)
+        if holds:
+            for i, (budget, held) in enumerate(holds):
+                budget.settle(held, entry, record=i == 0)
+        elif self.settings.ledger is not None:
+            self.settings.ledger.record(entry)
 
 
 def _estimate(provider: Provider, req: ProviderRequest) -> Cost | None:

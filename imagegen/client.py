@@ -31,7 +31,7 @@ from .ledger import Ledger
 from .params import GenerateParams
 from .prompt import prompt_request
 from .provider import Provider
-from .registry import ProviderSpec, default_provider_spec, resolve_provider, spec_of
+from .registry import ProviderSpec, default_provider_spec, provider_chain, resolve_provider, spec_of
 from .result import GenerationResult, GenerationWarning
 from .retry import RetryPolicy
 from .scoring import Scorer, check_select, select_best
@@ -57,6 +57,7 @@ class Client:
     ``fallback``: True (default: on ``DEFAULT_FALLBACK``), False, or the error classes that move on.
     ``budget_usd``: a dollar cap for everything this client (and, with a ledger, every process
     sharing that ledger file, counted from ``budget_since``) spends; see ``imagegen.budget``.
+    ``user_budgets``: a dollar cap per user (the ``user=`` of each call), beside ``budget_usd``.
     ``ledger``: a path or ``Ledger``; one row per attempt. ``max_concurrency`` and ``rpm``: per
     provider, a number for all or a mapping from ``"name:model"`` or ``"name"`` (``"*"``: others).
     ``timeout``: seconds per attempt. ``partial``: what a split request does when some calls fail.
@@ -72,10 +73,9 @@ class Client:
                  rpm: PerProvider = None,
                  partial: Partial = "return",
                  unknown_cost: UnknownCostPolicy = "warn",
-                 budget_since: Any = None) -> None:
-        if isinstance(providers, (str, Provider)):
-            providers = [providers]
-        self._specs: list[ProviderSpec] = list(providers or [])
+                 budget_since: Any = None,
+                 user_budgets: Mapping[str, float] | None = None) -> None:
+        self._specs: list[ProviderSpec] = provider_chain(providers) if providers is not None else []
         self.retry: RetryPolicy = _retry_policy(retry)
         self.fallback_on = _fallback_classes(fallback)
         self.max_concurrency = per_provider(max_concurrency, "max_concurrency", whole=True)
@@ -90,10 +90,21 @@ class Client:
         self.budget: Budget | None = (
             Budget(budget_usd, ledger=self.ledger, since=budget_since, unknown_cost=unknown_cost)
             if budget_usd is not None else None)
+        self.user_budgets: dict[str, Budget] = {
+            _user_name(name): Budget(limit, ledger=self.ledger, since=budget_since, unknown_cost=unknown_cost,
+                                     user=_user_name(name))
+            for name, limit in _user_limits(user_budgets).items()}
         self._instances: dict[str, Provider] = {}
         self._instances_lock = threading.Lock()
         self._calls = Calls(self, Limits(self.max_concurrency, self.rpm, self.retry))
         self._loop = SHARED_LOOP
+
+    def budgets_for(self, user: str | None) -> list[Budget]:
+        """The budgets a call for ``user`` must fit: the client's, then the user's own."""
+        found = [self.budget] if self.budget is not None else []
+        if user is not None and user in self.user_budgets:
+            found.append(self.user_budgets[user])
+        return found
 
     def __repr__(self) -> str:
         extra = f", budget_usd={self.budget.limit_usd}" if self.budget else ""
@@ -131,9 +142,7 @@ class Client:
     def _chain(self, provider: ProviderSpec | Sequence[ProviderSpec] | None) -> list[ProviderSpec]:
         if provider is None:
             return list(self._specs) or [default_provider_spec()]
-        if isinstance(provider, (str, Provider)):
-            return [provider]
-        chain = list(provider)
+        chain = provider_chain(provider)
         if not chain:
             raise InvalidRequest("provider: give at least one provider", field="provider")
         return chain
@@ -142,29 +151,32 @@ class Client:
 
     def generate(self, prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
                  provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial: Partial | None = None,
-                 select: int | None = None, scorer: Scorer | None = None, **kwargs: Any) -> GenerationResult:
+                 select: int | None = None, scorer: Scorer | None = None, user: str | None = None,
+                 **kwargs: Any) -> GenerationResult:
         """Generate images; blocks until they are ready. See ``agenerate``."""
         text, request = prompt_request(prompt, params, **kwargs)  # bad input fails here, in the caller's thread
         check_select(select, scorer, request.n)
         return self._loop.run(self.agenerate(text, request, provider=provider, partial=partial, select=select,
-                                             scorer=scorer))
+                                             scorer=scorer, user=user))
 
     async def agenerate(self, prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
                         provider: ProviderSpec | Sequence[ProviderSpec] | None = None,
                         partial: Partial | None = None, select: int | None = None, scorer: Scorer | None = None,
-                        **kwargs: Any) -> GenerationResult:
+                        user: str | None = None, **kwargs: Any) -> GenerationResult:
         """Generate images for ``prompt`` (a string or an ``imagegen.Prompt``) with ``params`` (or the same
         fields as keywords).
 
         ``provider`` overrides the client's chain for this call. ``select=k`` with ``scorer``
         keeps the k best of the n images (``scorer(images, prompt) -> scores``, higher is better;
-        each image gets ``info["score"]``, best first, ties in generation order).
+        each image gets ``info["score"]``, best first, ties in generation order). ``user`` names who
+        the request is for: it is recorded on every ledger row, and ``user_budgets`` caps it.
         """
         text, request = prompt_request(prompt, params, **kwargs)
         mode = check_partial(partial) if partial is not None else self.partial
         check_select(select, scorer, request.n)
+        who = None if user is None else _user_name(user)
         chain = self._chain(provider)
-        run = Run(request_id=uuid.uuid4().hex)
+        run = Run(request_id=uuid.uuid4().hex, user=who)
         failures: list[tuple[str, ImageGenError]] = []
         for position, spec in enumerate(chain):
             label = spec_of(spec)
@@ -193,7 +205,12 @@ class Client:
             result.warnings = run.warnings + [w for w in result.warnings if w not in run.warnings]
             result.attempts = list(run.attempts)
             if scorer is not None:
-                await select_best(result, select, scorer, text)
+                try:
+                    await select_best(result, select, scorer, text)
+                except ImageGenError as exc:  # the images are made and paid for: they travel with the error
+                    exc.images = exc.images or list(result.images)
+                    exc.attempts, exc.request_id = list(run.attempts), run.request_id
+                    raise
             return result
         raise self._failure(failures, chain, run)
 
@@ -285,6 +302,22 @@ class Client:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _user_name(user: Any) -> str:
+    if not isinstance(user, str) or not user.strip() or len(user) > 200:
+        raise InvalidRequest(f"user: expected a non-empty name of at most 200 characters; got {user!r}",
+                             field="user")
+    return user.strip()
+
+
+def _user_limits(limits: Mapping[str, float] | None) -> dict[str, float]:
+    if limits is None:
+        return {}
+    if not isinstance(limits, Mapping):
+        raise InvalidRequest(f"user_budgets: expected a mapping of user name to dollars; got {limits!r}",
+                             field="user_budgets")
+    return dict(limits)
 
 
 def _retry_policy(retry: RetryPolicy | int | bool | None) -> RetryPolicy:

@@ -125,16 +125,22 @@ class Coordinator:
         self._held: dict[str, collections.Counter[str]] = {}
         self._gone: set[str] = set()
 
-    async def reserve(self, estimate: Cost | None, request_id: str, provider: str, model: str) -> Hold | BudgetExceeded:
+    async def reserve(self, estimate: Cost | None, request_id: str, provider: str, model: str,
+                      user: str | None = None, charge: bool = True) -> Hold | BudgetExceeded:
         assert self._budget is not None
         try:
-            return self._budget.reserve(estimate, request_id=request_id, provider=provider, model=model)
+            return self._budget.reserve(estimate, request_id=request_id, provider=provider, model=model, user=user,
+                                        charge=charge)
         except BudgetExceeded as exc:  # returned, not raised: it reaches the worker as itself
             return exc
 
-    async def settle(self, hold: Hold, entry: LedgerEntry) -> None:
+    async def settle(self, hold: Hold, entry: LedgerEntry, record: bool = True) -> None:
         assert self._budget is not None
-        self._budget.settle(hold, entry)
+        self._budget.settle(hold, entry, record=record)
+
+    async def release_hold(self, hold: Hold) -> None:
+        assert self._budget is not None
+        self._budget.release(hold)
 
     async def record(self, entry: LedgerEntry) -> None:
         if self._ledger is not None:
@@ -192,15 +198,19 @@ class _RemoteBudget(Budget):
     def spent(self) -> float:
         return float(ray.get(self._coordinator.spent.remote()))
 
-    def reserve(self, estimate: Cost | None, *, request_id: str, provider: str, model: str) -> Hold:
-        answer = ray.get(self._coordinator.reserve.remote(estimate, request_id, provider, model))
+    def reserve(self, estimate: Cost | None, *, request_id: str, provider: str, model: str,
+                user: str | None = None, charge: bool = True) -> Hold:
+        answer = ray.get(self._coordinator.reserve.remote(estimate, request_id, provider, model, user, charge))
         if isinstance(answer, BudgetExceeded):
             raise answer
         assert isinstance(answer, Hold)
         return answer
 
-    def settle(self, hold: Hold, entry: LedgerEntry) -> None:
-        ray.get(self._coordinator.settle.remote(hold, entry))
+    def settle(self, hold: Hold, entry: LedgerEntry, *, record: bool = True) -> None:
+        ray.get(self._coordinator.settle.remote(hold, entry, record))
+
+    def release(self, hold: Hold) -> None:
+        ray.get(self._coordinator.release_hold.remote(hold))
 
 
 class _RemoteLedger:
@@ -253,10 +263,14 @@ class _WorkerSettings:
     budget: Budget | None
     ledger: Recorder | None
 
+    def budgets_for(self, user: str | None) -> list[Budget]:
+        return [self.budget] if self.budget is not None else []
+
 
 class Worker:
     """Makes items on one Ray worker: a ``Client`` whose budget, ledger and limits are the coordinator's.
-    As an actor (named by its ``holder``) it keeps its providers (and so a local model's pipeline) warm from item to item."""
+    As an actor (named by its ``holder``) it keeps its providers, and so a local model's pipeline, warm from
+    item to item."""
 
     def __init__(self, coordinator: Any, settings: Settings, chains: Sequence[Sequence[ProviderSpec]],
                  holder: str) -> None:
@@ -482,8 +496,8 @@ class _Run:
     def _start_worker(self) -> None:
         self.serial += 1
         holder = f"worker-{self.serial}-{uuid.uuid4().hex[:6]}"
-        handle: Any = self.actor_class.options(name=holder, **self.options).remote(self.coordinator, self.pool.settings, self.chains,
-                                                                 holder)
+        handle: Any = self.actor_class.options(name=holder, **self.options).remote(
+            self.coordinator, self.pool.settings, self.chains, holder)
         self.handles[holder] = handle
         self.starting[handle.ready.remote()] = holder
 

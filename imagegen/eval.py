@@ -228,19 +228,6 @@ def fid(real: Sequence[ImageLike], generated: Sequence[ImageLike], *, model: str
 
 # -- a tiny random CLIP, for tests and offline demos ---------------------------------------------
 
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP byte-level alphabet: every byte maps to a printable character."""
-    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    cs = bs[:]
-    extra = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + extra)
-            extra += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
 def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0, image_size: int = 32) -> str:
     """Write a tiny, randomly initialised CLIP model + processor to ``directory`` and return it.
 
@@ -250,6 +237,7 @@ def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0, image_s
     import torch
     import transformers
     from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     # transformers 5 without torchvision wants the Pillow image processor; 4.x only has the one
     image_processor: Any = getattr(transformers, "CLIPImageProcessorPil", None) or transformers.CLIPImageProcessor
@@ -257,7 +245,7 @@ def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0, image_s
 
     out = os.fspath(directory)
     os.makedirs(out, exist_ok=True)
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())  # type: ignore[no-untyped-call]
     vocab = {c: i for i, c in enumerate(chars)}
     vocab.update({c + "</w>": len(chars) + i for i, c in enumerate(chars)})
     bos, eos = len(vocab), len(vocab) + 1

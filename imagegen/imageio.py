@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
     from typing_extensions import Self
 
-__all__ = ["ImageData", "cover_resize", "encode_png", "load_image", "sniff"]
+__all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_PIXELS", "ImageData", "check_image", "cover_resize", "encode_png",
+           "load_image", "sniff"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
@@ -37,12 +38,14 @@ def sniff(data: bytes) -> tuple[str, int, int]:
     if data[:8] == _PNG_MAGIC and len(data) >= 24 and data[12:16] == b"IHDR":
         width, height = struct.unpack(">II", data[16:24])
         return "image/png", width, height
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             return _MIME_BY_FORMAT.get(im.format or "", f"image/{(im.format or 'unknown').lower()}"), *im.size
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:  # the header claims more pixels than Pillow will open
+        raise ValueError(f"not an image imagegen takes: {exc}") from exc
+    except Exception as exc:  # not an image, or a header Pillow cannot parse (any error type)
         raise ValueError(f"not a readable image ({len(data)} bytes)") from exc
 
 
@@ -136,6 +139,7 @@ def _get_data(self: ImageData) -> bytes:
 
 def _set_data(self: ImageData, value: bytes) -> None:
     self.__dict__.pop("_b64", None)
+    self.__dict__.pop("_checked", None)
     self.__dict__["_data"] = value
 
 
@@ -144,31 +148,102 @@ def _set_data(self: ImageData, value: bytes) -> None:
 ImageData.data = property(_get_data, _set_data)  # type: ignore[assignment]
 
 
+#: Inputs larger than this many bytes are refused before they are read (no API takes more: GPT Image edits
+#: take files under 50 MB).
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+#: Inputs with more pixels than this (8192 x 8192) are refused from their header, before any decoding: a
+#: small file can claim 100000 x 100000 pixels and take gigabytes to decode.
+MAX_INPUT_PIXELS = 8192 * 8192
+#: PIL modes that are converted to RGB on the way in (PNG cannot hold them); other modes PNG cannot
+#: hold (``F``: 32-bit float pixels, ...) are refused, as what they look like is not defined.
+_TO_RGB = ("CMYK", "YCbCr", "LAB", "HSV")
+
+
 def load_image(value: Any, field: str) -> ImageData:
-    """Accept a path, bytes, a PIL image or an ``ImageData`` (a ``GeneratedImage`` too)."""
+    """Accept a path, bytes, a PIL image or an ``ImageData`` (a ``GeneratedImage`` too), fully decoded and
+    bounded (``MAX_INPUT_BYTES``, ``MAX_INPUT_PIXELS``) before anything is sent: a truncated, corrupt or
+    header-only file is an ``InvalidRequest`` naming ``field``, never a provider's problem."""
     if isinstance(value, ImageData):
-        return ImageData(data=value.data, mime=value.mime, width=value.width, height=value.height)
-    if isinstance(value, (bytes, bytearray, memoryview)):
+        if type(value) is ImageData and value.__dict__.get("_checked"):
+            return value  # made by load_image, unchanged since (setting ``data`` clears the mark)
+        try:
+            data = value.data
+        except ValueError as exc:  # a lazy base64 image whose middle is corrupt
+            raise InvalidRequest(f"{field}: the image's data cannot be decoded ({exc})", field=field) from None
+    elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     elif isinstance(value, (str, os.PathLike)):
-        path = os.fspath(value)
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise InvalidRequest(f"{field}: cannot read image file {path!r}: {exc.strerror}",
-                                 field=field) from exc
+        data = _read_file(os.fspath(value), field)
     elif type(value).__module__.startswith("PIL.") and hasattr(value, "save"):
-        data = encode_png(value)
+        data = _pil_png(value, field)
     else:
         raise InvalidRequest(
             f"{field}: expected a file path, bytes, a PIL image or an ImageData; got {type(value).__name__}",
             field=field,
         )
+    if len(data) > MAX_INPUT_BYTES:
+        raise InvalidRequest(f"{field}: {len(data)} bytes is more than imagegen takes as an input image (at most "
+                             f"{MAX_INPUT_BYTES})", field=field)
+    mime, width, height = check_image(data, field)
+    image = ImageData(data=data, mime=mime, width=width, height=height)
+    image.__dict__["_checked"] = True
+    return image
+
+
+def check_image(data: bytes, field: str, max_pixels: int = MAX_INPUT_PIXELS) -> tuple[str, int, int]:
+    """(mime, width, height) of ``data`` once it is known to be a whole image of at most ``max_pixels``:
+    its header is read and bounded first, then every pixel is decoded (and a PNG's checksums verified)."""
+    from PIL import Image
+
     try:
-        return ImageData.from_bytes(data)
+        mime, width, height = sniff(data)
     except ValueError as exc:
-        raise InvalidRequest(f"{field}: {exc}", field=field) from exc
+        raise InvalidRequest(f"{field}: {exc}", field=field) from None
+    if width < 1 or height < 1 or width * height > max_pixels:
+        raise InvalidRequest(f"{field}: the image says it is {width}x{height} ({width * height} pixels); imagegen "
+                             f"takes input images of 1 to {max_pixels} pixels", field=field)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format == "PNG":
+                im.verify()  # chunk checksums, which load() skips for the image data
+        with Image.open(io.BytesIO(data)) as im:
+            if im.size != (width, height):
+                raise ValueError(f"the header says {width}x{height} but the image is {im.size[0]}x{im.size[1]}")
+            im.load()
+    except Exception as exc:  # truncated, bad checksum, header only, corrupt data: all the same to the caller
+        raise InvalidRequest(f"{field}: not a complete, readable image ({type(exc).__name__}: {exc})",
+                             field=field) from None
+    if mime == "image/png" and _PNG_END not in data:
+        raise InvalidRequest(f"{field}: a truncated PNG (no IEND chunk)", field=field)
+    return mime, width, height
+
+
+def _read_file(path: str, field: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_INPUT_BYTES:
+                raise InvalidRequest(f"{field}: {path!r} is {size} bytes, more than imagegen takes as an input "
+                                     f"image (at most {MAX_INPUT_BYTES})", field=field)
+            return fh.read(MAX_INPUT_BYTES + 1)
+    except OSError as exc:
+        raise InvalidRequest(f"{field}: cannot read image file {path!r}: {exc.strerror or exc}",
+                             field=field) from None
+
+
+def _pil_png(image: PILImage.Image, field: str) -> bytes:
+    """A PIL image as PNG bytes; CMYK and the like become RGB, modes without a meaning as a picture are refused."""
+    width, height = image.size
+    if width < 1 or height < 1 or width * height > MAX_INPUT_PIXELS:
+        raise InvalidRequest(f"{field}: a {width}x{height} PIL image; imagegen takes input images of 1 to "
+                             f"{MAX_INPUT_PIXELS} pixels", field=field)
+    if image.mode in _TO_RGB:
+        image = image.convert("RGB")
+    try:
+        return encode_png(image)
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(f"{field}: a PIL image in mode {image.mode!r} cannot be used ({exc}); convert it to "
+                             "'RGB', 'RGBA', 'L' or 'LA' first", field=field) from None
 
 
 def cover_resize(image: ImageData, width: int, height: int) -> bytes:

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import UnsupportedFeature
+from .errors import InvalidRequest, UnsupportedFeature
 from .params import GenerateParams, Size
 from .provider import Capabilities, ProviderRequest
 from .result import GenerationWarning
@@ -42,7 +42,8 @@ class Plan:
 def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provider: str = "provider",
               request_id: str = "") -> Plan:
     """Plan the provider calls for one user request. Raises ``UnsupportedFeature`` under the
-    strict policies, never for something a warning can honestly cover."""
+    strict policies, never for something a warning can honestly cover, and ``InvalidRequest`` for a
+    prompt longer than the model takes."""
     warnings: list[GenerationWarning] = []
     operation = params.resolved_operation
     if operation not in caps.operations:
@@ -50,10 +51,24 @@ def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provid
             f"operation: {provider} cannot do {operation}; it supports {', '.join(sorted(caps.operations))}",
             field="operation", provider=provider)
 
-    size, output_size, size_warnings = resolve_size(params.size, caps, params.size_policy, provider=provider)
-    warnings += size_warnings
+    limit = caps.max_prompt_chars
+    if limit is not None and operation != "variation" and len(prompt) > limit:  # a variation sends no prompt
+        raise InvalidRequest(f"prompt: {provider} takes prompts of at most {limit} characters; this one has "
+                             f"{len(prompt)}", field="prompt", provider=provider)
+
+    source = params.control_image if operation == "controlnet" else params.image
+    if params.size is None and source is not None and caps.sizes is None:
+        # an edit keeps its input's shape: the input's aspect at the provider's default area, not a square crop
+        size, output_size, _ = resolve_size(Size(ratio=(source.width, source.height)), caps, provider=provider)
+    else:
+        size, output_size, size_warnings = resolve_size(params.size, caps, params.size_policy, provider=provider)
+        warnings += size_warnings
 
     kept = _honoured(params, caps, provider, warnings)
+    if "hires" in kept and output_size != size:
+        warnings.append(_size(f"size: hires fix makes the final size from {size[0]}x{size[1]}; the resize to "
+                              f"{output_size[0]}x{output_size[1]} is skipped"))
+        output_size = size
     seeds = _seeds(params, caps, provider, warnings)
 
     requests = []
@@ -76,7 +91,9 @@ _OPTIONAL: tuple[tuple[str, str], ...] = (
     # (GenerateParams field, Capabilities.supports name)
     ("steps", "steps"), ("guidance", "guidance"), ("negative_prompt", "negative_prompt"),
     ("scheduler", "scheduler"), ("loras", "lora"), ("quality", "quality"), ("style", "style"),
-    ("strength", "strength"), ("control_scale", "control_scale"),
+    ("strength", "strength"), ("control_scale", "control_scale"), ("prompt_syntax", "prompt_syntax"),
+    ("clip_skip", "clip_skip"), ("embeddings", "embeddings"), ("hires", "hires"), ("refiner", "refiner"),
+    ("refiner_switch", "refiner"), ("vae", "vae"), ("tiling", "tiling"),
 )
 
 
@@ -85,34 +102,38 @@ def _honoured(params: GenerateParams, caps: Capabilities, provider: str,
     kept: dict[str, Any] = {}
     for name, capability in _OPTIONAL:
         value = getattr(params, name)
-        if value is None or value == ():
+        if value is None or value == () or value is False:
+            continue
+        if name == "prompt_syntax" and value == "plain":  # every provider can send the prompt as it is
+            kept[name] = value
             continue
         if capability not in caps.supports:
-            _unsupported(params, warnings, name, f"{provider} does not support {name}; ignoring {value!r}",
+            _unsupported(params, warnings, name, f"{provider} does not support {name}", f"ignoring {value!r}",
                          provider)
             continue
         allowed = caps.qualities if name == "quality" else caps.styles if name == "style" else None
         if allowed is not None and value not in allowed:
             _unsupported(params, warnings, name, f"{value!r} is not a {name} {provider} offers "
-                         f"(allowed: {', '.join(sorted(allowed))}); ignoring it", provider)
+                         f"(allowed: {', '.join(sorted(allowed))})", "ignoring it", provider)
             continue
         kept[name] = value
     return kept
 
 
-def _unsupported(params: GenerateParams, warnings: list[GenerationWarning], name: str, message: str,
-                 provider: str) -> None:
+def _unsupported(params: GenerateParams, warnings: list[GenerationWarning], name: str, problem: str,
+                 consequence: str, provider: str) -> None:
+    """``problem`` refused under ``unsupported="error"``; else a warning that also says what follows from it."""
     if params.unsupported == "error":
-        raise UnsupportedFeature(f"{name}: {message}", field=name, provider=provider)
-    warnings.append(GenerationWarning(f"{name}: {message}", kind="unsupported", field=name))
+        raise UnsupportedFeature(f"{name}: {problem} (unsupported='error')", field=name, provider=provider)
+    warnings.append(GenerationWarning(f"{name}: {problem}; {consequence}", kind="unsupported", field=name))
 
 
 def _seeds(params: GenerateParams, caps: Capabilities, provider: str,
            warnings: list[GenerationWarning]) -> list[int | None]:
     if "seed" not in caps.supports:
         if params.seed is not None:
-            _unsupported(params, warnings, "seed",
-                         f"{provider} does not take seeds; images will not be reproducible", provider)
+            _unsupported(params, warnings, "seed", f"{provider} does not take seeds",
+                         "images will not be reproducible", provider)
         return [None] * params.n
     base = params.seed if params.seed is not None else secrets.randbelow(2**32)
     modulus = caps.max_seed + 1

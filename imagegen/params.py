@@ -7,10 +7,13 @@ provider is resolved, let alone called.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -23,18 +26,25 @@ from pydantic import (
     model_validator,
 )
 
+from .checks import check_real, check_text, check_whole, shown
 from .errors import InvalidRequest
 from .imageio import ImageData, load_image
 
-__all__ = ["OPERATIONS", "GenerateParams", "LoRA", "Operation", "Size", "build_params"]
+__all__ = ["OPERATIONS", "PROMPT_SYNTAXES", "GenerateParams", "Hires", "LoRA", "Operation", "PromptSyntax", "Size",
+           "build_params"]
 
 MAX_SEED = 2**64 - 1
 #: What a request asks for: the one list of operations, for params, capabilities and the CLI alike.
 Operation = Literal["txt2img", "img2img", "inpaint", "variation", "controlnet"]
 OPERATIONS: tuple[Operation, ...] = get_args(Operation)
+#: How a local provider reads the prompt: AUTOMATIC1111's weighting syntax, or the text as it is.
+PromptSyntax = Literal["a1111", "plain"]
+PROMPT_SYNTAXES: tuple[PromptSyntax, ...] = get_args(PromptSyntax)
 
-_PIXELS = re.compile(r"^\s*(\d+)\s*[xX×*]\s*(\d+)\s*$")
-_RATIO = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$")
+# ASCII digits only (``\d`` would take "١٠٢٤"), and no more of them than a size can have: "1" * 400 would
+# read as infinity, and inf:inf as a ratio of NaN.
+_PIXELS = re.compile(r"^ *([0-9]{1,6}) *[xX×*] *([0-9]{1,6}) *$")
+_RATIO = re.compile(r"^ *([0-9]{1,6}(?:\.[0-9]{1,6})?) *: *([0-9]{1,6}(?:\.[0-9]{1,6})?) *$")
 _SIZE_HELP = 'a size like "1024x768", an aspect ratio like "16:9", a (width, height) pair, or None'
 
 
@@ -66,16 +76,16 @@ class Size:
                 return cls._pixels(int(m[1]), int(m[2]), value)
             if m := _RATIO.match(value):
                 a, b = float(m[1]), float(m[2])
-                if a <= 0 or b <= 0 or a / b > 100 or b / a > 100:
+                if not (a > 0 and b > 0 and 0.01 <= a / b <= 100):
                     raise ValueError(f"aspect ratio {value!r} must have two positive parts within 1:100")
                 return cls(ratio=(_num(a), _num(b)))
-            raise ValueError(f"cannot parse {value!r}; expected {_SIZE_HELP}")
+            raise ValueError(f"cannot parse {shown(value)}; expected {_SIZE_HELP} (ASCII digits)")
         if isinstance(value, (tuple, list)) and len(value) == 2:
             w, h = value
-            if isinstance(w, bool) or isinstance(h, bool) or not isinstance(w, int) or not isinstance(h, int):
-                raise ValueError(f"a (width, height) pair must hold two integers; got {value!r}")
-            return cls._pixels(w, h, value)
-        raise ValueError(f"cannot use {value!r}; expected {_SIZE_HELP}")
+            if not all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in (w, h)):
+                raise ValueError(f"a (width, height) pair must hold two integers; got {shown(value)}")
+            return cls._pixels(int(w), int(h), value)
+        raise ValueError(f"cannot use {shown(value)}; expected {_SIZE_HELP}")
 
     @classmethod
     def _pixels(cls, w: int, h: int, raw: Any) -> Size:
@@ -129,6 +139,73 @@ class LoRA:
             raise ValueError(f"LoRA scale must be a number within -10..10; got {self.scale!r}")
 
 
+@dataclass(frozen=True)
+class Hires:
+    """A second pass at a larger size (A1111's "hires fix"): the first image is upscaled by ``scale`` (or to
+    ``size``) with ``upscaler``, then re-noised by ``strength`` and denoised for ``steps`` steps. Every field
+    but one of ``scale`` and ``size`` is optional; the provider fills in the rest (its defaults) and reports them."""
+
+    scale: float | None = None
+    size: tuple[int, int] | None = None
+    upscaler: str | None = None
+    strength: float | None = None
+    steps: int | None = None
+
+    KEYS = ("scale", "size", "upscaler", "strength", "steps")
+
+    @classmethod
+    def parse(cls, value: Any) -> Hires:
+        if isinstance(value, Hires):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(scale=float(value))
+        if not isinstance(value, Mapping):
+            raise ValueError(f"cannot use {value!r}; expected a dict with 'scale' or 'size' (and optionally "
+                             "'upscaler', 'strength', 'steps'), or a scale factor such as 2.0")
+        unknown = sorted(set(map(str, value)) - set(cls.KEYS))
+        if unknown:
+            raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(cls.KEYS)}")
+        size = value.get("size")
+        if size is not None:
+            parsed = Size.parse(size)
+            if parsed.is_ratio:
+                raise ValueError(f"size must be pixels such as '1024x1536', not an aspect ratio; got {size!r}")
+            assert parsed.width is not None and parsed.height is not None
+            size = (parsed.width, parsed.height)
+        scale = value.get("scale")
+        steps = value.get("steps")
+        return cls(scale=None if scale is None else _number(scale, "scale"), size=size,
+                   upscaler=value.get("upscaler"), strength=None if value.get("strength") is None
+                   else _number(value["strength"], "strength"), steps=steps)
+
+    def __post_init__(self) -> None:
+        if (self.scale is None) == (self.size is None):
+            raise ValueError("give one of 'scale' (a factor such as 2.0) or 'size' (such as '1024x1536')")
+        if self.scale is not None and not 1.0 < self.scale <= 8.0:
+            raise ValueError(f"scale must be a number above 1 and at most 8; got {self.scale!r}")
+        if self.upscaler is not None and (not isinstance(self.upscaler, str) or not self.upscaler.strip()):
+            raise ValueError(f"upscaler must be a name such as 'latent' or 'lanczos', or a model file; "
+                             f"got {self.upscaler!r}")
+        if self.strength is not None and not 0.0 < self.strength <= 1.0:
+            raise ValueError(f"strength must be a number in (0, 1]; got {self.strength!r}")
+        if self.steps is not None and (isinstance(self.steps, bool) or not isinstance(self.steps, int)
+                                       or not 1 <= self.steps <= 1000):
+            raise ValueError(f"steps must be a whole number 1..1000; got {self.steps!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that are set, ``size`` as ``"WxH"``: what metadata and JSON carry."""
+        out: dict[str, Any] = {k: getattr(self, k) for k in self.KEYS if getattr(self, k) is not None}
+        if self.size is not None:
+            out["size"] = f"{self.size[0]}x{self.size[1]}"
+        return out
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    return float(value)
+
+
 def _is_float(s: str) -> bool:
     try:
         float(s)
@@ -151,6 +228,25 @@ def _loras(value: Any) -> tuple[LoRA, ...]:
     except TypeError as exc:  # not iterable, or wrong fields: a validation error, not a crash
         raise ValueError(f"cannot use {value!r}; expected 'path', 'path:scale', (path, scale), a dict, "
                          f"or a list of those ({exc})") from None
+
+
+def _hires(value: Any) -> Hires | None:
+    return None if value is None else Hires.parse(value)
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, os.PathLike)):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"cannot use {value!r}; expected a file or folder path, or a list of them")
+    out = []
+    for v in value:
+        if not isinstance(v, (str, os.PathLike)) or not os.fspath(v).strip():
+            raise ValueError(f"cannot use {v!r}; expected a file or folder path")
+        out.append(os.fspath(v).strip())
+    return tuple(dict.fromkeys(out))
 
 
 def _image(field: str) -> Any:
@@ -186,6 +282,15 @@ class GenerateParams(BaseModel):
     control_model: str | None = None
     control_scale: float | None = Field(None, ge=0.0, le=5.0, allow_inf_nan=False)
     loras: Annotated[tuple[LoRA, ...], BeforeValidator(_loras)] = ()
+    prompt_syntax: PromptSyntax | None = None
+    clip_skip: int | None = Field(None, ge=1, le=32)
+    embeddings: Annotated[tuple[str, ...], BeforeValidator(_paths)] = ()
+    hires: Annotated[Hires | None, BeforeValidator(_hires), PlainSerializer(
+        lambda h: None if h is None else h.as_dict())] = None
+    refiner: str | None = None
+    refiner_switch: float | None = Field(None, gt=0.0, lt=1.0, allow_inf_nan=False)
+    vae: str | None = None
+    tiling: bool = False
     quality: str | None = None
     style: str | None = None
     operation: Operation | None = None
@@ -199,14 +304,29 @@ class GenerateParams(BaseModel):
         except ValidationError as exc:
             raise _as_invalid(exc) from None
 
-    @field_validator("n", "seed", "steps", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _no_bool_or_float(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (isinstance(v, float) and not v.is_integer()):
-            raise ValueError(f"must be a whole number; got {v!r}")
-        return v
+    def _strict_types(cls, data: Any) -> Any:
+        """Numbers are numbers and text is text: ``n="3"``, ``seed=" 7 "``, ``guidance=True``, ``n=Decimal(3)``
+        or a ``bytes`` negative prompt are errors, not coerced. Which check a field gets follows from its type."""
+        if not isinstance(data, Mapping):
+            return data
+        checked = dict(data)
+        for name, value in data.items():
+            kind = _KINDS.get(name)
+            if value is None or kind is None:
+                continue
+            if kind == "whole":
+                checked[name] = check_whole(value, name)
+            elif kind == "real":
+                checked[name] = check_real(value, name)
+            elif kind == "text":
+                checked[name] = check_text(value, name)
+            elif not isinstance(value, bool):
+                raise InvalidRequest(f"{name}: must be True or False; got {shown(value)}", field=name)
+        return checked
 
-    @field_validator("scheduler", "control", "quality", "style", "negative_prompt", "control_model")
+    @field_validator("scheduler", "control", "quality", "style", "negative_prompt", "control_model", "refiner", "vae")
     @classmethod
     def _strip(cls, v: str | None) -> str | None:
         return v if v is None or v.strip() else None
@@ -222,6 +342,8 @@ class GenerateParams(BaseModel):
             raise ValueError("strength: strength applies to img2img and inpainting; pass image= too")
         if self.control is not None and self.control_image is None:
             raise ValueError("control: a control preprocessor needs control_image=")
+        if self.refiner_switch is not None and self.refiner is None:
+            raise ValueError("refiner_switch: the switch point applies to an SDXL refiner; pass refiner= too")
         if self.operation is not None:
             need = {"img2img": "image", "inpaint": "mask", "variation": "image", "controlnet": "control_image"}
             field = need.get(self.operation)
@@ -244,6 +366,16 @@ class GenerateParams(BaseModel):
 
 
 _FIELDS = tuple(GenerateParams.model_fields)
+
+
+def _kind(annotation: Any) -> str | None:
+    """Which strict check a field's type calls for: "whole", "real", "text", "flag", or None (its own)."""
+    members = set(get_args(annotation)) if get_origin(annotation) in (Union, types.UnionType) else {annotation}
+    members.discard(type(None))
+    return {int: "whole", float: "real", str: "text", bool: "flag"}.get(members.pop()) if len(members) == 1 else None
+
+
+_KINDS = {name: kind for name, info in GenerateParams.model_fields.items() if (kind := _kind(info.annotation))}
 
 
 def _as_invalid(exc: ValidationError) -> InvalidRequest:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .checks import MAX_PROMPT_CHARS, check_text
 from .errors import InvalidRequest
 from .params import GenerateParams, build_params
 
@@ -138,14 +139,12 @@ class Prompt(BaseModel):
 
 
 def prompt_text(prompt: Any) -> str:
-    """The text of a prompt: a string as it is, an ``imagegen.Prompt`` (or any object that renders
-    itself) as its text; anything else is an ``InvalidRequest``."""
+    """The text of a prompt: a string as it is, an ``imagegen.Prompt`` as its text; anything else (bytes
+    included: ``b"a fox"`` is not the text "a fox") is an ``InvalidRequest``."""
     if isinstance(prompt, str):
         return prompt
     if isinstance(prompt, Prompt):
         return prompt.text
-    if prompt is not None and getattr(type(prompt), "__str__", None) is not object.__str__:
-        return str(prompt)
     raise InvalidRequest(f"prompt: expected a string or imagegen.Prompt; got {type(prompt).__name__}",
                          field="prompt")
 
@@ -153,10 +152,20 @@ def prompt_text(prompt: Any) -> str:
 def prompt_request(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None,
                    **overrides: Any) -> tuple[str, GenerateParams]:
     """(text, validated params) for one request. A ``Prompt``'s own params (its negative prompt, its
-    ``params``) apply over ``params``; keyword ``overrides`` apply over both."""
-    text = prompt_text(prompt)
+    ``params``) apply over ``params``; keyword ``overrides`` apply over both.
+
+    The text must be something a model can be sent: not blank (except for a variation, which takes no
+    prompt), no NUL bytes or lone surrogates, at most ``MAX_PROMPT_CHARS`` characters; a model's own,
+    smaller limit is checked when the request is planned for it."""
+    text = check_text(prompt_text(prompt), "prompt")
     carried = prompt.kwargs() if isinstance(prompt, Prompt) else {}
-    return text, build_params(params, **{**carried, **overrides})
+    request = build_params(params, **{**carried, **overrides})
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"prompt: {len(text)} characters is more than any image model takes (at most "
+                             f"{MAX_PROMPT_CHARS})", field="prompt")
+    if not text.strip() and request.resolved_operation != "variation":
+        raise InvalidRequest("prompt: is blank; say what to draw (only a variation takes no prompt)", field="prompt")
+    return text, request
 
 
 def _as_tuple(value: str | Sequence[str] | None) -> tuple[str, ...]:

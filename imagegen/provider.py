@@ -35,13 +35,14 @@ from .errors import (
     UnsupportedFeature,
 )
 from .imageio import ImageData, encode_png, sniff
-from .params import OPERATIONS, LoRA, Operation
+from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
 from .scrub import REDACTED, redact, scrub, scrub_error
 
 __all__ = [
     "OPERATIONS",
+    "PROMPT_SYNTAXES",
     "REDACTED",
     "SPEC_VERSION",
     "SUPPORTABLE",
@@ -55,6 +56,7 @@ __all__ = [
     "CostSource",
     "GeneratedImage",
     "GenerationWarning",
+    "Hires",
     "ImageData",
     "ImageGenError",
     "InvalidRequest",
@@ -62,6 +64,7 @@ __all__ = [
     "Operation",
     "ProgressCallback",
     "ProgressEvent",
+    "PromptSyntax",
     "Provider",
     "ProviderRequest",
     "ProviderResponse",
@@ -87,7 +90,8 @@ T = TypeVar("T")
 SPEC_VERSION = 1
 #: Parameters a provider may declare in ``Capabilities.supports``.
 SUPPORTABLE = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora",
-                         "quality", "style", "strength", "control_scale"})
+                         "quality", "style", "strength", "control_scale", "prompt_syntax", "clip_skip", "embeddings",
+                         "hires", "refiner", "vae", "tiling"})
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,9 @@ class Capabilities:
     qualities: frozenset[str] | None = None
     styles: frozenset[str] | None = None
     max_seed: int = 2**64 - 1
+    #: The longest prompt the model takes, in characters (None: no limit known); longer ones are refused
+    #: with ``InvalidRequest`` when the request is planned, before anything is sent.
+    max_prompt_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.sizes is not None and not self.sizes:
@@ -127,6 +134,8 @@ class Capabilities:
         unknown = set(self.operations) - set(OPERATIONS)
         if unknown:
             raise ValueError(f"Capabilities.operations: unknown {sorted(unknown)}; known {sorted(OPERATIONS)}")
+        if self.max_prompt_chars is not None and self.max_prompt_chars < 1:
+            raise ValueError("Capabilities.max_prompt_chars must be >= 1, or None for no known limit")
         if self.default_size is not None and not self.allows(*self.default_size):
             raise ValueError(f"Capabilities.default_size {self.default_size} is not an allowed size")
 
@@ -159,12 +168,18 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One step of work inside a provider call (denoising steps locally, attempts remotely)."""
+    """One step of work inside a provider call, for a progress display.
+
+    ``stage`` names the phase: ``"import"`` (heavy libraries on first use; ``detail`` says which),
+    ``"load"`` (a model's weights), ``"denoise"`` (``step`` of ``total``), ``"generate"`` (a remote call
+    answered); any other name is shown as it is. ``total`` is 0 where the length is unknown.
+    """
 
     stage: str
     step: int
     total: int
     image_index: int = 0
+    detail: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -197,6 +212,15 @@ class ProviderRequest:
     control_model: str | None = None
     control_scale: float | None = None
     loras: tuple[LoRA, ...] = ()
+    #: None: the provider's default ("a1111" locally); "plain": the prompt exactly as written.
+    prompt_syntax: PromptSyntax | None = None
+    clip_skip: int | None = None
+    embeddings: tuple[str, ...] = ()
+    hires: Hires | None = None
+    refiner: str | None = None
+    refiner_switch: float | None = None
+    vae: str | None = None
+    tiling: bool = False
     quality: str | None = None
     style: str | None = None
     provider_options: Mapping[str, Any] = field(default_factory=dict)

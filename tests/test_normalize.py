@@ -195,3 +195,55 @@ def test_strict_policy_either_keeps_the_size_or_raises(caps, size):
         assert exc.field == "size"
         return
     assert not any(w.startswith("size:") for w in result.warnings)
+
+
+LOCAL_ONLY = {"prompt_syntax": "a1111", "clip_skip": 2, "embeddings": ["/m/easynegative.safetensors"],
+              "hires": {"scale": 2.0}, "refiner": "/m/refiner", "refiner_switch": 0.8, "vae": "/m/vae.safetensors",
+              "tiling": True}
+
+
+def test_a_provider_without_the_local_pipeline_features_drops_each_with_a_warning():
+    result = plan(DALLE3, **LOCAL_ONLY)
+    dropped = {w.field for w in result.warnings if w.kind == "unsupported"}
+    assert dropped == set(LOCAL_ONLY)
+    req = result.requests[0]
+    assert (req.prompt_syntax, req.clip_skip, req.embeddings, req.hires, req.refiner, req.vae, req.tiling) == (
+        None, None, (), None, None, None, False)
+
+
+@pytest.mark.parametrize("field", sorted(LOCAL_ONLY))
+def test_a_local_pipeline_feature_is_refused_under_unsupported_error(field):
+    fields = {field: LOCAL_ONLY[field]}
+    if field == "refiner_switch":
+        fields["refiner"] = "/m/refiner"
+    with pytest.raises(UnsupportedFeature) as err:
+        plan(DALLE3, unsupported="error", **fields)
+    assert err.value.field in (field, "refiner")
+
+
+def test_plain_prompt_syntax_is_honoured_everywhere():
+    result = plan(DALLE3, prompt_syntax="plain")
+    assert result.warnings == [] and result.requests[0].prompt_syntax == "plain"
+
+
+def test_a_supporting_provider_gets_every_local_pipeline_feature():
+    caps = Capabilities(supports=frozenset({"prompt_syntax", "clip_skip", "embeddings", "hires", "refiner", "vae",
+                                            "tiling"}), default_size=(512, 512))
+    req = plan(caps, **LOCAL_ONLY).requests[0]
+    assert req.clip_skip == 2 and req.embeddings == ("/m/easynegative.safetensors",) and req.tiling
+    assert req.hires is not None and req.hires.scale == 2.0 and req.refiner_switch == 0.8
+
+
+def test_an_edit_without_a_size_keeps_the_input_images_aspect():
+    from PIL import Image
+
+    image = Image.new("RGB", (96, 64))
+    result = plan(FREE, image=image)
+    w, h = result.size
+    assert abs(w / h - 1.5) < 0.02 and result.warnings == []
+
+
+def test_an_edit_with_a_size_uses_that_size():
+    from PIL import Image
+
+    assert plan(FREE, image=Image.new("RGB", (96, 64)), size="1024x1024").size == (1024, 1024)

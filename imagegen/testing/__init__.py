@@ -4,6 +4,8 @@
   and failures, for testing code that uses imagegen;
 - ``ScriptedServer``: a real HTTP server on 127.0.0.1 that records requests and replays scripted answers
   (replies, raw bytes, resets, hangs), for testing a provider through its real SDK;
+- ``LiveServer``: ``imagegen serve``'s app on 127.0.0.1 in a thread (needs the ``server`` extra), for
+  testing apps and clients against it;
 - ``ProviderContract`` and ``HTTPProviderContract``: the provider contract suite, which a provider
   package runs against itself with a few lines of configuration (see ``docs/providers.md``);
 - ``normalize``: plan a request for some capabilities the way a ``Client`` does;
@@ -17,6 +19,7 @@ from ..normalize import Plan, normalize
 from ._contract import HTTPProviderContract, ProviderContract
 from ._fake import FakeClock, FakeProvider, fake_color
 from ._helpers import fresh_default_client, registered_provider
+from ._live import LiveServer
 from ._server import (
     Answer,
     Delayed,
@@ -39,6 +42,7 @@ __all__ = [
     "HTTPProviderContract",
     "Hang",
     "Headers",
+    "LiveServer",
     "Plan",
     "ProviderContract",
     "Raw",

@@ -44,9 +44,11 @@ from . import images as imaging
 from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
+from .embeddings import EmbeddingSpec, load_embedding, unload_embedding
 from .guidance import after_step, tensor_inputs
 from .models import ModelInfo, Source, hub_advice, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
+from .prompts import PromptEncoder
 from .schedulers import Sampler, describe_scheduler, make_scheduler
 
 __all__ = ["Cancelled", "Job", "LoRASpec", "LoadedModel", "Outcome", "adapter_name", "is_oom", "load_model"]
@@ -121,7 +123,15 @@ class Job:
     inpaint_model: str | None = None
     inpaint_config: str | None = None
     loras: tuple[LoRASpec, ...] = ()
+    #: "a1111": weights, ``BREAK`` and long prompts (``prompts.py``); "plain": the prompt as written.
+    prompt_syntax: str = "a1111"
+    #: A1111's clip skip: 1 (or None) uses the text encoder's last layer, 2 the one before, ...
     clip_skip: int | None = None
+    embeddings: tuple[EmbeddingSpec, ...] = ()
+    #: A VAE to decode (and encode) with instead of the model's own: a folder, hub id or single file.
+    vae: str | None = None
+    #: Seamless tiling: circular padding in the UNet's and VAE's convolutions for this call.
+    tiling: bool = False
     canny: tuple[int, int] = imaging.CANNY_DEFAULTS
     image: ImageData | None = None
     mask: ImageData | None = None
@@ -253,7 +263,10 @@ class LoadedModel:
         self._schedulers: dict[str, Any] = {}
         self._controlnets: OrderedDict[str, Any] = OrderedDict()
         self._unets: OrderedDict[str, Any] = OrderedDict()
+        self._vaes: OrderedDict[str, Any] = OrderedDict()
         self._adapters: OrderedDict[str, str] = OrderedDict()
+        self._encoders: dict[int, PromptEncoder] = {}
+        self._embeddings: dict[str, tuple[str, list[str]]] = {}  # name -> (file, tokens added)
         self._active: tuple[tuple[str, str, float], ...] = ()
         self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
         self._offload_owner: int | None = None
@@ -300,6 +313,7 @@ class LoadedModel:
         self._ops.clear()
         self._controlnets.clear()
         self._unets.clear()
+        self._vaes.clear()
         self._schedulers.clear()
         self._empty_cache()
 
@@ -397,6 +411,25 @@ class LoadedModel:
             raise ProviderUnavailable(hub_advice(lo.location, exc)) from exc
         self._adapters[lo.name] = _where(lo)
 
+    def set_embeddings(self, embeddings: tuple[EmbeddingSpec, ...]) -> None:
+        """Make exactly ``embeddings`` loaded: load the new ones, take out the ones this call does not ask for."""
+        wanted = {e.name: e for e in embeddings}
+        xl = self.info.family == "sdxl"
+        for name, (path, tokens) in list(self._embeddings.items()):
+            if name not in wanted or wanted[name].path != path:
+                with _quiet_diffusers():
+                    unload_embedding(self.base, tokens, xl=xl)
+                del self._embeddings[name]
+        for name, spec in wanted.items():
+            if name not in self._embeddings:
+                with _quiet_diffusers():
+                    tokens = load_embedding(self.base, spec, xl=xl, family_name=self.info.family_name)
+                self._embeddings[name] = (spec.path, tokens)
+
+    def loaded_embeddings(self) -> dict[str, str]:
+        """Embedding name -> file, of those loaded now."""
+        return {name: path for name, (path, _) in self._embeddings.items()}
+
     def loaded_adapters(self) -> list[str]:
         return list(self._adapters)
 
@@ -440,6 +473,71 @@ class LoadedModel:
             self._ops = {k: v for k, v in self._ops.items() if k[1] != old_ref}
         return net
 
+    def vae(self, ref: str) -> Any:
+        """The VAE at ``ref`` (a VAE folder, a pipeline folder or hub id with ``vae/``, or a single file in either
+        layout), loaded once and kept with the model's other extras. A single file is read with the model's own VAE
+        config, so it loads offline; a VAE of another shape is an ``InvalidRequest`` naming ``vae``."""
+        found = self._vaes.get(ref)
+        if found is not None:
+            self._vaes.move_to_end(ref)
+            return found
+        try:
+            source = resolve_source(ref, component=True)
+        except ProviderUnavailable as exc:
+            raise InvalidRequest(f"vae: {exc.message}", field="vae") from None
+        cls = diffusers().AutoencoderKL
+        dtype = _dtype_kwarg(_dtype(self.settings.dtype))
+        try:
+            with _quiet_diffusers():
+                if source.kind == "file":
+                    config = self.info.config_dir
+                    vae = cls.from_single_file(source.location, config=config, subfolder="vae" if config else None,
+                                               local_files_only=config is not None, **dtype)
+                elif source.kind == "folder" and os.path.isfile(os.path.join(source.location, "config.json")):
+                    vae = cls.from_pretrained(source.location, **dtype)
+                else:
+                    vae = cls.from_pretrained(source.location, subfolder="vae", cache_dir=self.cache_dir, **dtype)
+        except Exception as exc:
+            if source.kind == "hub":
+                raise ProviderUnavailable(hub_advice(source.location, exc)) from exc
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise InvalidRequest(f"vae: cannot load {ref!r} as a VAE for this {self.info.family_name} model ({text})",
+                                 field="vae") from exc
+        mine = self.base.vae.config
+        if (vae.config.latent_channels, list(vae.config.block_out_channels)) != (
+                mine.latent_channels, list(mine.block_out_channels)):
+            raise InvalidRequest(f"vae: {ref!r} is a VAE of another shape ({vae.config.latent_channels} latent "
+                                 f"channels, blocks {list(vae.config.block_out_channels)}; this model's: "
+                                 f"{mine.latent_channels}, {list(mine.block_out_channels)})", field="vae")
+        self._vaes[ref] = self._place(vae)
+        while len(self._vaes) > MAX_EXTRA_MODELS:
+            self._vaes.popitem(last=False)
+        return vae
+
+    @contextlib.contextmanager
+    def _modules_for(self, pipe: Any, job: Job) -> Iterator[None]:
+        """``pipe`` with the call's VAE and tiling in place, and as it was afterwards (calls on a device are serial)."""
+        own_vae = pipe.vae
+        if job.vae is not None:
+            pipe.vae = self.vae(job.vae)
+            if pipe.vae is not own_vae:  # the memory savers in effect apply to it too
+                (pipe.vae.enable_slicing if self._applied.vae_slicing else pipe.vae.disable_slicing)()
+                (pipe.vae.enable_tiling if self._applied.vae_tiling else pipe.vae.disable_tiling)()
+        convs: list[Any] = []
+        if job.tiling:
+            conv = torch().nn.Conv2d
+            for model in (pipe.unet, pipe.vae):
+                convs += [m for m in model.modules() if isinstance(m, conv) and m.padding_mode == "zeros"]
+            for m in convs:
+                m.padding_mode = "circular"
+        try:
+            yield
+        finally:
+            for m in convs:
+                m.padding_mode = "zeros"
+            if pipe.vae is not own_vae:
+                pipe.vae = own_vae
+
     def _inpaint_unet(self, ref: str, config: str | None) -> Any:
         found = self._unets.get(ref)
         if found is not None:
@@ -479,6 +577,7 @@ class LoadedModel:
         pipe = self.pipeline(job)
         pipe.scheduler = self.scheduler(job.sampler)
         self.set_loras(job.loras)
+        self.set_embeddings(job.embeddings)
         n = len(job.seeds)
         made: list[GeneratedImage] = []
         out = Outcome(images=made, scheduler=self.scheduler_name(job.sampler))
@@ -609,20 +708,12 @@ class LoadedModel:
             return kwargs
 
         kwargs: dict[str, Any] = {
-            "prompt": [job.prompt] * count, "num_inference_steps": job.steps, "guidance_scale": job.guidance,
+            "num_inference_steps": job.steps, "guidance_scale": job.guidance,
             "generator": generators, "output_type": "pil", "callback_on_step_end": on_step,
         }
         if cutting:
             kwargs["callback_on_step_end_tensor_inputs"] = tensor_inputs(pipe)
-        if job.negative_prompt:
-            kwargs["negative_prompt"] = [job.negative_prompt] * count
-        if job.clip_skip is not None:
-            if self.info.family != "sdxl" and not hasattr(pipe.text_encoder, "text_model"):
-                # diffusers' SD pipelines reach the final layer norm through `text_model`, which transformers
-                # >= 5.6 flattened away: encode the clip-skipped prompt here and hand the embeddings over
-                kwargs["prompt_embeds"] = self._clip_skipped(pipe, kwargs.pop("prompt"), job.clip_skip)
-            else:
-                kwargs["clip_skip"] = job.clip_skip
+        kwargs.update(self.prompt_inputs(pipe, job, count))
         if job.operation != "img2img":
             kwargs.update(height=job.height, width=job.width)
         for name, value in inputs.items():
@@ -633,23 +724,43 @@ class LoadedModel:
             kwargs["controlnet_conditioning_scale"] = job.control_scale
         if self.info.family == "sdxl":  # micro-conditioning: made at, and meant for, this size
             kwargs.update(original_size=(job.height, job.width), target_size=(job.height, job.width))
-        with t.inference_mode():
+        with t.inference_mode(), self._modules_for(pipe, job):
             result = pipe(**kwargs)
         return list(result.images)
 
+    def prompt_inputs(self, pipe: Any, job: Job, count: int) -> dict[str, Any]:
+        """The prompt and negative prompt as ``pipe`` takes them for ``count`` images: embeddings built by
+        ``prompts.PromptEncoder`` (A1111 syntax, long prompts, clip skip), or the plain strings when the pipeline's
+        own encoding gives the same (a literal prompt within the text encoder's 77 tokens, no clip skip)."""
+        clip_skip = job.clip_skip or 1
+        parse = job.prompt_syntax != "plain"
+        if not parse and clip_skip == 1 and not self._too_long(pipe, job):
+            plain: dict[str, Any] = {"prompt": [job.prompt] * count}
+            if job.negative_prompt:
+                plain["negative_prompt"] = [job.negative_prompt] * count
+            return plain
+        encoder = self._prompt_encoder(pipe)
+        with _quiet_diffusers():  # transformers warns about every prompt longer than 77 tokens
+            embeds = encoder.encode(job.prompt, job.negative_prompt, clip_skip=clip_skip, guided=job.guidance > 1,
+                                    parse=parse)
+        return {name: value.expand(count, *value.shape[1:]) for name, value in embeds.items()}
+
+    def _prompt_encoder(self, pipe: Any) -> PromptEncoder:
+        """One encoder per set of text encoders (the views share the base model's; a refiner has its own)."""
+        second = getattr(pipe, "text_encoder_2", None)
+        key = id(second if second is not None else pipe.text_encoder)
+        found = self._encoders.get(key)
+        if found is None:
+            found = self._encoders[key] = PromptEncoder(pipe, xl=self.info.family == "sdxl")
+        return found
+
     @staticmethod
-    def _clip_skipped(pipe: Any, prompts: list[str], clip_skip: int) -> Any:
-        """Prompt embeddings from the text encoder's layer ``clip_skip`` before the last, through its final
-        layer norm: what the SD pipelines compute for ``clip_skip``."""
-        tokens = pipe.tokenizer(prompts, padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                                truncation=True, return_tensors="pt")
-        encoder = pipe.text_encoder
-        mask = None
-        if getattr(encoder.config, "use_attention_mask", False):
-            mask = tokens.attention_mask.to(pipe._execution_device)
-        out = encoder(tokens.input_ids.to(pipe._execution_device), attention_mask=mask, output_hidden_states=True)
-        hidden = out.hidden_states[-(clip_skip + 1)]
-        return getattr(encoder, "text_model", encoder).final_layer_norm(hidden).to(dtype=encoder.dtype)
+    def _too_long(pipe: Any, job: Job) -> bool:
+        tokenizer = pipe.tokenizer if getattr(pipe, "tokenizer", None) is not None else pipe.tokenizer_2
+        texts = [job.prompt] + ([job.negative_prompt] if job.negative_prompt else [])
+        limit = int(tokenizer.model_max_length)
+        with _quiet_diffusers():
+            return any(len(ids) > limit for ids in tokenizer(texts, truncation=False).input_ids)
 
 
 _NAME = re.compile(r"[^A-Za-z0-9_]+")

@@ -9,9 +9,11 @@ provider instance, and every later call reuses them. The blocking work runs in a
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -25,31 +27,34 @@ from imagegen.provider import (
     ImageGenError,
     InvalidRequest,
     LoRA,
+    ProgressEvent,
     ProviderRequest,
     ProviderResponse,
 )
 
+from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
+from .embeddings import resolve_embeddings
 from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
 from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .schedulers import Sampler, resolve_sampler
+from .schedulers import Sampler, resolve_sampler, sampler_names
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
 DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
 MAX_SEED = 2**64 - 1
 #: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
-OPTIONS = ("clip_skip", "canny_low", "canny_high", "guidance_cutoff")
+OPTIONS = ("canny_low", "canny_high", "guidance_cutoff")
 #: Environment defaults: the $/hour rate of local device time, and how many models stay loaded.
 RATE_ENV = "IMAGEGEN_GPU_USD_PER_HOUR"
 MAX_PIPELINES_ENV = "IMAGEGEN_DIFFUSERS_MAX_PIPELINES"
@@ -63,6 +68,7 @@ def _env_int(name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
+logger = logging.getLogger("imagegen.diffusers")
 _CACHE: PipelineCache[LoadedModel] = PipelineCache(_env_int(MAX_PIPELINES_ENV, 2), release=LoadedModel.release)
 
 
@@ -80,7 +86,8 @@ class DiffusersProvider:
     "cuda:N". ``dtype``: force "float32", "float16" or "bfloat16". ``controlnet``: a default ControlNet
     (folder, hub id or file) for ``controlnet`` requests. ``inpaint_model``: a dedicated inpainting model
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
-    a single file). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
+    a single file). ``vae``: a VAE used instead of the model's own (a folder, hub id or single file; ``vae=`` per
+    call overrides it). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
     every call. ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
     model folder recommends, else 1, every step). ``usd_per_hour``: the rate local device time is costed at
     (default ``$IMAGEGEN_GPU_USD_PER_HOUR`` or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the
@@ -94,7 +101,8 @@ class DiffusersProvider:
 
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
                  device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
-                 inpaint_model: str | None = None, inpaint_config: str | None = None, steps: int | None = None,
+                 inpaint_model: str | None = None, inpaint_config: str | None = None, vae: str | None = None,
+                 steps: int | None = None,
                  guidance: float | None = None, guidance_cutoff: float | None = None,
                  scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
@@ -124,6 +132,7 @@ class DiffusersProvider:
         self.controlnet = controlnet
         self.inpaint_model = inpaint_model
         self.inpaint_config = inpaint_config
+        self.vae = vae
         self.usd_per_hour = float(rate)
         self.cache_dir = cache_dir
         self.source: Source = resolve_source(model)
@@ -153,6 +162,11 @@ class DiffusersProvider:
                 if self._info is None:
                     self._info = describe(self.source, config=self.config, cache_dir=self.cache_dir)
         return self._info
+
+    def samplers(self) -> list[str]:
+        """The sampler names ``scheduler`` takes (A1111's; diffusers class names are accepted too). A server
+        lists these as its samplers (``/sdapi/v1/samplers``)."""
+        return sampler_names()
 
     def capabilities(self) -> Capabilities:
         info = self.info()
@@ -232,6 +246,9 @@ class DiffusersProvider:
     def _generate(self, req: ProviderRequest, sampler: Sampler | None) -> ProviderResponse:
         warnings: list[GenerationWarning] = []
         job = self._job(req, sampler, warnings)
+        if "diffusers" not in sys.modules:  # the first call of the process: seconds a display should name
+            _tell(req, "import", "torch, diffusers")
+            torch(), diffusers()
         device = self._device()
         key = self._cache_key(device)
         info = self.info()
@@ -240,8 +257,12 @@ class DiffusersProvider:
             queued = time.perf_counter() - t0
             if req.cancel is not None and req.cancel.is_set():
                 raise Cancelled("cancelled while waiting for the device (no image made)")
-            entry, loaded = self._cache.get_or_load(key, lambda: load_model(
-                key, self.source, info, self._choose(info, device), device, cache_dir=self.cache_dir))
+            def load() -> LoadedModel:
+                _tell(req, "load", f"{self.name}:{self.model}")
+                return load_model(key, self.source, info, self._choose(info, device), device,
+                                  cache_dir=self.cache_dir)
+
+            entry, loaded = self._cache.get_or_load(key, load)
             self._keys.add(key)
             self._last_key = key
             try:
@@ -255,7 +276,9 @@ class DiffusersProvider:
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
                   "device": device.describe(),
-                  "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras]}
+                  "batches": out.batches, "loaded": loaded, "loras": [[lo.label, lo.scale] for lo in job.loras],
+                  "prompt_syntax": job.prompt_syntax, "clip_skip": job.clip_skip or 1,
+                  "embeddings": {e.name: e.path for e in job.embeddings}, "vae": job.vae, "tiling": job.tiling}
         if job.operation in ("img2img", "inpaint"):
             report["strength"] = job.strength
         if job.operation == "controlnet":
@@ -285,6 +308,10 @@ class DiffusersProvider:
         steps = req.steps or default_steps
         guidance = req.guidance if req.guidance is not None else default_guidance
         options = self._options(req.provider_options, info, warnings)
+        clip_skip = req.clip_skip if req.clip_skip is not None else self._clip_skip
+        if clip_skip is not None and info.text_layers is not None and clip_skip > info.text_layers:
+            raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "
+                                 f"be 1..{info.text_layers} (1 = the last layer); got {clip_skip}", field="clip_skip")
         strength = None
         if operation in DEFAULT_STRENGTH:
             strength = req.strength if req.strength is not None else DEFAULT_STRENGTH[operation]
@@ -313,7 +340,9 @@ class DiffusersProvider:
                    strength=strength, control_scale=req.control_scale, control=control, control_model=control_model,
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
-                   clip_skip=options["clip_skip"], canny=(options["canny_low"], options["canny_high"]),
+                   prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
+                   embeddings=resolve_embeddings(req.embeddings), vae=req.vae or self.vae, tiling=req.tiling,
+                   canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)
 
@@ -323,10 +352,6 @@ class DiffusersProvider:
             names = ", ".join(map(repr, unknown))
             warnings.append(GenerationWarning(f"provider_options: diffusers does not know {names}; ignored (known: "
                                               f"{', '.join(OPTIONS)})", kind="unsupported", field="provider_options"))
-        clip_skip = _clip_skip(given["clip_skip"]) if "clip_skip" in given else self._clip_skip
-        if clip_skip is not None and info.text_layers is not None and clip_skip >= info.text_layers:
-            raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "
-                                 f"be below that; got {clip_skip}", field="clip_skip")
         low = given.get("canny_low", self._canny[0])
         high = given.get("canny_high", self._canny[1])
         canny = _canny((low, high))
@@ -336,7 +361,7 @@ class DiffusersProvider:
             cutoff = self._guidance_cutoff
         else:
             cutoff = info.recommended_guidance_cutoff or 1.0
-        return {"clip_skip": clip_skip, "canny_low": canny[0], "canny_high": canny[1], "guidance_cutoff": cutoff}
+        return {"canny_low": canny[0], "canny_high": canny[1], "guidance_cutoff": cutoff}
 
     async def aclose(self) -> None:
         """Drop the models this provider loaded from the cache, freeing their memory."""
@@ -375,8 +400,8 @@ def _clip_skip(value: Any) -> int | None:
         return None
     n = _int(value, "clip_skip")
     if n < 1:
-        raise InvalidRequest(f"clip_skip: expected 1 or more (1 = use the penultimate layer); got {n}",
-                             field="clip_skip")
+        raise InvalidRequest(f"clip_skip: expected 1 or more (1 = the text encoder's last layer, 2 = the one "
+                             f"before, as in AUTOMATIC1111); got {n}", field="clip_skip")
     return n
 
 
@@ -388,6 +413,15 @@ def _canny(value: Sequence[Any]) -> tuple[int, int]:
         raise InvalidRequest(f"canny: thresholds must satisfy 0 <= low <= high <= 2000; got ({low}, {high})",
                              field="canny")
     return low, high
+
+
+def _tell(req: ProviderRequest, stage: str, detail: str) -> None:
+    """A phase for the caller's progress display; a broken display never costs the images."""
+    if req.progress is not None:
+        try:
+            req.progress(ProgressEvent(stage, 0, 0, req.index, detail))
+        except Exception:
+            logger.exception("imagegen diffusers: progress callback failed")
 
 
 def _lora_specs(loras: Sequence[LoRA]) -> tuple[LoRASpec, ...]:

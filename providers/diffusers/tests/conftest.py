@@ -33,8 +33,10 @@ WORDS = ["a", "castle", "red", "circle", "on", "blue", "background", "fox", "in"
 # -- the tokenizer: every word above is one token -------------------------------------------------------
 
 def tokenizer_files(folder: Path) -> Path:
+    """CLIP's layout in miniature: byte tokens, one merged token per word, and the two special tokens last (as
+    CLIP's 49406 and 49407 are, which diffusers' ``unload_textual_inversion`` relies on)."""
     folder.mkdir(parents=True, exist_ok=True)
-    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    vocab: dict[str, int] = {}
     for code in range(33, 127):  # printable bytes stand for themselves in CLIP's byte encoder
         vocab.setdefault(chr(code), len(vocab))
         vocab.setdefault(chr(code) + "</w>", len(vocab))
@@ -45,6 +47,8 @@ def tokenizer_files(folder: Path) -> Path:
             merges.append(f"{pieces[0]} {pieces[1]}")
             vocab.setdefault(pieces[0] + pieces[1], len(vocab))
             pieces = [pieces[0] + pieces[1], *pieces[2:]]
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
     (folder / "tokenizer_config.json").write_text(json.dumps({
@@ -59,12 +63,13 @@ def _tokenizer(tmp: Path) -> Any:
     return CLIPTokenizer.from_pretrained(str(tokenizer_files(tmp / "tok")), model_max_length=77)
 
 
-def _text_encoder(vocab: int, hidden: int, *, act: str = "quick_gelu", projection: int | None = None) -> Any:
+def _text_encoder(tokenizer: Any, hidden: int, *, act: str = "quick_gelu", projection: int | None = None) -> Any:
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    config = CLIPTextConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=3,
-                            num_attention_heads=4, max_position_embeddings=77, hidden_act=act, bos_token_id=0,
-                            eos_token_id=1, pad_token_id=1, projection_dim=projection or hidden)
+    config = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 2,
+                            num_hidden_layers=3, num_attention_heads=4, max_position_embeddings=77, hidden_act=act,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            pad_token_id=tokenizer.pad_token_id, projection_dim=projection or hidden)
     return CLIPTextModelWithProjection(config) if projection else CLIPTextModel(config)
 
 
@@ -98,7 +103,7 @@ def build_sd1(tmp: Path, *, seed: int = 0, inpainting: bool = False) -> Any:
     tokenizer = _tokenizer(tmp)
     cls = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
     pipe = cls(
-        vae=_vae(), text_encoder=_text_encoder(len(tokenizer), 32), tokenizer=tokenizer,
+        vae=_vae(), text_encoder=_text_encoder(tokenizer, 32), tokenizer=tokenizer,
         unet=_unet(sample=16, cross=32, in_channels=9 if inpainting else 4),
         scheduler=PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                 skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1),
@@ -113,7 +118,7 @@ def build_sd2(tmp: Path, *, seed: int = 1) -> Any:
     torch.manual_seed(seed)
     tokenizer = _tokenizer(tmp)
     return StableDiffusionPipeline(
-        vae=_vae(), text_encoder=_text_encoder(len(tokenizer), 32, act="gelu"), tokenizer=tokenizer,
+        vae=_vae(), text_encoder=_text_encoder(tokenizer, 32, act="gelu"), tokenizer=tokenizer,
         unet=_unet(sample=24, cross=32, linear=True),
         scheduler=DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
                                 set_alpha_to_one=False, steps_offset=1, prediction_type="v_prediction"),
@@ -127,8 +132,8 @@ def build_sdxl(tmp: Path, *, seed: int = 2) -> Any:
     torch.manual_seed(seed)
     tokenizer = _tokenizer(tmp)
     return StableDiffusionXLPipeline(
-        vae=_vae(), text_encoder=_text_encoder(len(tokenizer), 32),
-        text_encoder_2=_text_encoder(len(tokenizer), 64, act="gelu", projection=32), tokenizer=tokenizer,
+        vae=_vae(), text_encoder=_text_encoder(tokenizer, 32),
+        text_encoder_2=_text_encoder(tokenizer, 64, act="gelu", projection=32), tokenizer=tokenizer,
         tokenizer_2=tokenizer, unet=_unet(sample=32, cross=32 + 64, linear=True, xl=32),
         scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                          steps_offset=1, timestep_spacing="leading"))
@@ -305,6 +310,8 @@ class Tiny:
     controlnet: Path
     lora_a: Path
     lora_b: Path
+    vae: Path        # another VAE for the SD 1.x models (other random weights): a diffusers folder
+    vae_file: Path   # the same VAE as a single original-layout file (keys without a prefix, like vae-ft-mse)
 
     @staticmethod
     def png(size: tuple[int, int] = (32, 32), color: tuple[int, int, int] = (200, 40, 40), *,
@@ -361,11 +368,17 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
     inpaint = build_sd1(root / "t4", seed=4, inpainting=True)
     controlnet = build_controlnet()
     controlnet.save_pretrained(str(root / "controlnet"), safe_serialization=True)
+    torch.manual_seed(9)
+    vae = _vae()
+    vae.save_pretrained(str(root / "vae"), safe_serialization=True)
+    safetensors.torch.save_file({k.removeprefix("first_stage_model."): v.detach().contiguous()
+                                 for k, v in vae_to_ldm(vae).items()},
+                                str(root / "vae.safetensors"))
     return Tiny(root=root, sd1=_save(sd1, root / "sd1"), sd1_file=root / "sd1.safetensors", sd1_ckpt=root / "sd1.ckpt",
                 sd2=_save(sd2, root / "sd2"), sd2_file=root / "sd2.safetensors", sdxl=_save(sdxl, root / "sdxl"),
                 sdxl_file=root / "sdxl.safetensors", sd1_inpaint=_save(inpaint, root / "sd1-inpaint"),
                 controlnet=root / "controlnet", lora_a=build_lora(root / "lora-a", 5),
-                lora_b=build_lora(root / "lora-b", 6))
+                lora_b=build_lora(root / "lora-b", 6), vae=root / "vae", vae_file=root / "vae.safetensors")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -374,3 +387,36 @@ def _room_for_every_tiny_model() -> None:
     from imagegen_diffusers import shared_cache
 
     shared_cache().max_pipelines = 8
+
+
+@dataclass(frozen=True)
+class TinyEmbeddings:
+    """Textual-inversion files for the tiny models, one per format people share."""
+
+    folder: Path    # sd1: "tinystyle" (A1111 .pt, 3 vectors) and "tinyneg" (A1111 .safetensors, 1 vector)
+    style_pt: Path
+    neg_safetensors: Path
+    diffusers_bin: Path  # sd1, diffusers' format: {"<tinydiff>": vector}
+    sdxl: Path      # "tinyxl": clip_l (32 wide) and clip_g (64 wide), 2 vectors
+
+
+@pytest.fixture(scope="session")
+def tiny_embeddings(tmp_path_factory: pytest.TempPathFactory) -> TinyEmbeddings:
+    import safetensors.torch
+    import torch
+
+    root = tmp_path_factory.mktemp("tiny-embeddings")
+    folder = root / "sd1"
+    folder.mkdir()
+    g = torch.Generator().manual_seed(11)
+    style = folder / "tinystyle.pt"
+    torch.save({"string_to_param": {"*": torch.randn(3, 32, generator=g) * 2}, "name": "tinystyle", "step": 100},
+               str(style))
+    neg = folder / "tinyneg.safetensors"
+    safetensors.torch.save_file({"emb_params": torch.randn(1, 32, generator=g) * 2}, str(neg))
+    diff = root / "tinydiff.bin"
+    torch.save({"tinydiff": torch.randn(32, generator=g) * 2}, str(diff))
+    xl = root / "tinyxl.safetensors"
+    safetensors.torch.save_file({"clip_l": torch.randn(2, 32, generator=g) * 2,
+                                 "clip_g": torch.randn(2, 64, generator=g) * 2}, str(xl))
+    return TinyEmbeddings(folder=folder, style_pt=style, neg_safetensors=neg, diffusers_bin=diff, sdxl=xl)

@@ -122,17 +122,20 @@ def test_negative_prompt_at_guidance_one_is_reported_as_having_no_effect(tiny):
 
 
 @pytest.mark.parametrize("name", ["sd1", "sd2", "sdxl"])
-def test_clip_skip_option_changes_the_image(tiny, name):
+def test_clip_skip_two_changes_the_image_and_one_is_the_default(tiny, name):
     spec = f"diffusers:{getattr(tiny, name)}"
     plain = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2)
-    skipped = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2, provider_options={"clip_skip": 1})
+    last = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2, clip_skip=1)
+    skipped = imagegen.generate(PROMPT, provider=spec, steps=3, seed=2, clip_skip=2)
+    assert np.array_equal(px(tiny, plain.images[0]), px(tiny, last.images[0]))
     assert not np.array_equal(px(tiny, plain.images[0]), px(tiny, skipped.images[0]))
+    assert skipped.images[0].info["local"]["clip_skip"] == 2
 
 
 def test_clip_skip_past_the_text_encoder_depth_is_invalid(tiny):
-    with pytest.raises(InvalidRequest) as err:
-        imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, provider_options={"clip_skip": 3})
-    assert err.value.field == "clip_skip"
+    with pytest.raises(InvalidRequest) as err:  # the tiny text encoder has 3 layers
+        imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=2, clip_skip=4)
+    assert err.value.field == "clip_skip" and "1..3" in err.value.message
 
 
 def test_unknown_provider_option_is_a_warning(tiny):
@@ -147,7 +150,8 @@ def test_steps_default_to_the_family_default(tiny):
     req = ProviderRequest(prompt=PROMPT, operation="txt2img", width=32, height=32, seeds=(1,), scheduler="ddim",
                           progress=events.append)
     asyncio.run(provider.generate(req))
-    assert len(events) == events[-1].total == provider.defaults()[0] == 20
+    steps = [e for e in events if e.stage == "denoise"]
+    assert len(steps) == steps[-1].total == provider.defaults()[0] == 20
 
 
 # -- img2img ------------------------------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def test_metadata_requires_torch_2_4_and_the_libraries_it_uses():
     project = tomllib.loads(PYPROJECT.read_text())["project"]
     names = {d.split(">")[0].split("=")[0].split("<")[0].strip() for d in project["dependencies"]}
     assert "torch>=2.4" in project["dependencies"]
-    assert {"imagegen", "diffusers", "transformers", "accelerate", "peft", "safetensors", "opencv-python-headless",
-            "pillow", "numpy", "scipy"} <= names
+    assert {"imagegen-sdk", "diffusers", "transformers", "accelerate", "peft", "safetensors", "opencv-python-headless",
+            "pillow", "numpy", "scipy", "compel"} <= names
     assert project["entry-points"]["imagegen.providers"]["diffusers"] == "imagegen_diffusers:DiffusersProvider"
 
 

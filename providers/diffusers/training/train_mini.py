@@ -39,6 +39,7 @@ from diffusers import (
     UNet2DConditionModel,
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2/CLIP byte-level alphabet
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from imagegen_diffusers.mini import scenes
@@ -63,21 +64,9 @@ def log(msg: str) -> None:
 # Tokenizer: CLIP byte-level BPE whose merges build every grammar word into one token.
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
-
-
 def build_tokenizer(folder: Path) -> CLIPTokenizer:
     """Every byte is a token (so any text tokenizes) and every grammar word is one token (so captions are short)."""
-    chars = list(_bytes_to_unicode().values())
+    chars = list(bytes_to_unicode().values())
     vocab: dict[str, int] = {}
     for token in chars + [c + "</w>" for c in chars]:
         vocab[token] = len(vocab)

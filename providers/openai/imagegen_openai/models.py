@@ -10,6 +10,11 @@ up to 10 a call, and edits (with a mask) and variations; DALL·E 3 makes 1024x10
 models make 1024x1024, 1536x1024 and 1024x1536 (``gpt-image-2``: any size whose edges are multiples of
 16, at most 3840 px, long:short at most 3:1, 655,360 to 8,294,400 pixels), up to 10 a call, with
 ``quality`` low/medium/high/auto, and always answer in base64.
+
+Prompt limits (checked 2026-12-02): "The maximum length is 32000 characters for the GPT image models. Legacy
+limits for the retired models were 1000 characters for ``dall-e-2`` and 4000 characters for ``dall-e-3``"
+(OpenAI's own SDKs, generated from its API spec: openai-python 3.57 ``resources/images.py``, openai/openai-ruby
+``rbi/openai/resources/images.rbi``).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class ModelSpec:
     #: Ask for ``response_format="b64_json"`` (models that would otherwise answer with a URL).
     asks_b64: bool = False
     known: bool = True
+    #: The longest prompt, in characters (None: not known, as for a model on a compatible server).
+    max_prompt_chars: int | None = None
 
     def capabilities(self) -> Capabilities:
         supports = frozenset(name for name, values in (("quality", self.qualities), ("style", self.styles))
@@ -68,28 +75,30 @@ class ModelSpec:
         if free is None:
             return Capabilities(sizes=self.sizes, default_size=(1024, 1024),
                                 max_images_per_call=self.max_images_per_call, operations=self.operations,
-                                supports=supports, qualities=self.qualities, styles=self.styles)
+                                supports=supports, qualities=self.qualities, styles=self.styles,
+                                max_prompt_chars=self.max_prompt_chars)
         return Capabilities(
             sizes=None, multiple_of=free.multiple_of, min_side=free.min_side, max_side=free.max_side,
             max_pixels=free.max_pixels, max_aspect=free.max_aspect, min_pixels=free.min_pixels,
             default_size=(1024, 1024), max_images_per_call=self.max_images_per_call, operations=self.operations,
-            supports=supports, qualities=self.qualities, styles=self.styles)
+            supports=supports, qualities=self.qualities, styles=self.styles, max_prompt_chars=self.max_prompt_chars)
 
 
 def _gpt_image(sizes: frozenset[tuple[int, int]] | None = _GPT_IMAGE_SIZES, free_size: FreeSize | None = None,
                known: bool = True) -> ModelSpec:
     return ModelSpec("gpt-image", sizes, max_images_per_call=10,
                      operations=frozenset({"txt2img", "img2img", "inpaint"}), qualities=_GPT_QUALITIES,
-                     options=GPT_IMAGE_OPTIONS, free_size=free_size, known=known)
+                     options=GPT_IMAGE_OPTIONS, free_size=free_size, known=known, max_prompt_chars=32_000)
 
 
 #: Every model imagegen knows the limits of.
 MODELS: dict[str, ModelSpec] = {
     "dall-e-2": ModelSpec("dall-e-2", _SQUARES, max_images_per_call=10,
-                          operations=frozenset({"txt2img", "inpaint", "variation"}), asks_b64=True),
+                          operations=frozenset({"txt2img", "inpaint", "variation"}), asks_b64=True,
+                          max_prompt_chars=1000),
     "dall-e-3": ModelSpec("dall-e-3", _DALL_E_3_SIZES, max_images_per_call=1, operations=frozenset({"txt2img"}),
                           qualities=frozenset({"standard", "hd"}), styles=frozenset({"vivid", "natural"}),
-                          asks_b64=True),
+                          asks_b64=True, max_prompt_chars=4000),
     "gpt-image-1": _gpt_image(),
     "gpt-image-1-mini": _gpt_image(),
     "gpt-image-1.5": _gpt_image(),
