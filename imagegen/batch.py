@@ -124,8 +124,7 @@ class BadItems(InvalidRequest):
             shown += f"; and {more} more"
         count = len(self.problems)
         head = f"{source}: " if source else ""
-        super().__init__(f"{head}{count} bad item{'s' if count != 1 else ''}: {shown}",
-                         field=self.problems[0][1].field if self.problems else None)
+        super().__init__(f"{head}{count} bad item{'s' if count != 1 else ''}: {shown}", field="items")
         self.source = source
 
 

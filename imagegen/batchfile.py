@@ -3,7 +3,8 @@
 JSONL (``.jsonl``, ``.ndjson``): one JSON object a line, ``{"prompt": "a fox", "seed": 1, "size": "16:9"}``
 (a bare JSON string is a prompt alone); blank lines are skipped. CSV (``.csv``, or ``.tsv`` with tabs): a
 header row naming the fields, then one item a row; empty cells are left out, a cell that starts with
-``[`` or ``{`` is read as JSON (``loras``, ``provider_options``, a provider chain). Fields: ``prompt``
+``[`` or ``{`` is read as JSON (``loras``, ``provider_options``, a provider chain), and a number or
+``true``/``false`` in a field that is not text is read as one. Fields: ``prompt``
 (required), ``provider`` (a spec or a list of them), ``name`` (the file stem) and any ``GenerateParams``
 field. Relative ``image``/``mask``/``control_image`` paths are relative to the batch file's folder.
 
@@ -15,11 +16,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 from .batch import BadItems, ItemFile, items_of
 from .errors import InvalidRequest
+from .params import GenerateParams
 
 __all__ = ["FORMATS", "read_items"]
 
@@ -110,8 +113,25 @@ def _csv(fh: Any, delimiter: str) -> Iterator[tuple[int, dict[str, Any] | str | 
                     bad = InvalidRequest(f"{name}: not JSON: {exc.msg}", field=name)
                     break
             else:
-                record[name] = cell
+                record[name] = _scalar(name, cell)
         yield reader.line_num, bad if bad is not None else record
+
+
+def _scalar(name: str, cell: str) -> Any:
+    """A CSV cell as its field wants it: text for a text field, else a number or true/false when it reads
+    as one (``7``, ``7.5``, ``true``), else the text (``16:9``)."""
+    field = GenerateParams.model_fields.get(name)
+    if field is None or _is_text(field.annotation):
+        return cell
+    try:
+        value = json.loads(cell)
+    except json.JSONDecodeError:
+        return cell
+    return value if isinstance(value, (int, float, bool)) else cell
+
+
+def _is_text(annotation: Any) -> bool:
+    return annotation is str or str in typing.get_args(annotation)
 
 
 def _relative(record: dict[str, Any] | str, base: str) -> dict[str, Any] | str:

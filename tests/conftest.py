@@ -30,3 +30,15 @@ def png_path(tmp_path, png) -> str:
     path = tmp_path / "input.png"
     path.write_bytes(png)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance (2 CPUs) for the whole session, shut down at its end."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
