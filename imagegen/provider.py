@@ -39,7 +39,7 @@ from .imageio import ImageData, encode_png, sniff
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
-from .scrub import REDACTED, redact, scrub, scrub_error
+from .scrub import REDACTED, guard_logs, redact, scrub, scrub_error, scrub_object
 from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
@@ -83,6 +83,7 @@ __all__ = [
     "encode_png",
     "file_sha256",
     "gather_calls",
+    "guard_logs",
     "lora_hash",
     "lora_sha256",
     "model_hash",
@@ -91,6 +92,7 @@ __all__ = [
     "retry_after_seconds",
     "scrub",
     "scrub_error",
+    "scrub_object",
     "sniff",
     "spec_version",
 ]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from imagegen.provider import ImageSettings, ModelRef, file_sha256, lora_sha256, model_sha256
+from imagegen.provider import HiresSettings, ImageSettings, ModelRef, file_sha256, lora_sha256, model_sha256
 
 from .embeddings import EmbeddingSpec
 from .engine import Job, LoRASpec
@@ -96,9 +96,15 @@ def job_settings(job: Job, *, model: ModelRef, scheduler_class: str, scheduler_c
     extra: dict[str, str | int | float | bool] = {}
     if job.guidance > 1 and job.guidance_cutoff < 1:
         extra["Guidance cutoff"] = job.guidance_cutoff
+    hires = None
+    if job.hires is not None:
+        h = job.hires
+        hires = HiresSettings(scale=h.scale, width=h.width, height=h.height, upscaler=h.upscaler.label,
+                              steps=h.steps, strength=h.strength)
     return ImageSettings(
         steps=job.steps, sampler=sampler, schedule_type=schedule, guidance=job.guidance,
         seed=job.seeds[0] if job.seeds else None, width=job.width, height=job.height, model=model,
         strength=job.strength if job.operation in ("img2img", "inpaint") else None,
         clip_skip=job.clip_skip if job.clip_skip and job.clip_skip > 1 else None, vae=vae, tiling=job.tiling,
+        hires=hires,
         loras=loras, embeddings=embeddings, operation=job.operation, extra=extra)

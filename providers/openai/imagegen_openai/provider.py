@@ -38,6 +38,7 @@ from imagegen.provider import (
     ProviderUnavailable,
     TransientError,
     check_timeout,
+    guard_logs,
     scrub,
     scrub_error,
 )
@@ -206,6 +207,8 @@ class OpenAIProvider:
         self._api_key = key
         import openai
 
+        guard_logs(key)  # the SDK's and httpx's loggers echo options, headers and URLs at DEBUG/INFO
+
         settings: dict[str, Any] = {"api_key": key, "max_retries": 0}  # one retry layer: imagegen's
         if self.base_url:
             settings["base_url"] = self.base_url
@@ -326,7 +329,8 @@ class OpenAIProvider:
             mapped = map_error(exc, label=self.label, secrets=secrets)
             if mapped is None:
                 raise
-            scrub_error(exc, secrets)
+            scrub_error(exc, secrets)  # the SDK's exception, kept as the cause: text cleaned, request/response gone
+            scrub_error(mapped, secrets)  # its code and request id came from the answer too
             raise mapped from exc
 
     async def _read(self, body: Any, asked: int) -> _Outcome:
