@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -90,9 +91,10 @@ class Pace:
 def per_provider(value: PerProvider, name: str, *, whole: bool) -> Setting:
     """Validate a per-provider setting (``InvalidRequest`` naming ``name``)."""
     def check(v: Any) -> int | float:
-        ok = not isinstance(v, bool) and (isinstance(v, int) if whole else isinstance(v, (int, float))) and v > 0
+        ok = (not isinstance(v, bool) and (isinstance(v, int) if whole else isinstance(v, (int, float)))
+              and math.isfinite(v) and v > 0)
         if not ok:
-            kind = "a whole number >= 1" if whole else "a number > 0"
+            kind = "a whole number >= 1" if whole else "a finite number > 0"
             raise InvalidRequest(f"{name}: must be {kind}, a mapping of provider to such numbers, or None; "
                                  f"got {v!r}", field=name)
         return v  # type: ignore[no-any-return]

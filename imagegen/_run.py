@@ -26,7 +26,7 @@ from .params import GenerateParams
 from .provider import Provider, ProviderRequest, ProviderResponse
 from .result import Attempt, AttemptStatus, Cost, CostSource, GenerationResult, GenerationWarning
 from .retry import RetryPolicy, retrying
-from .scrub import scrub_error
+from .scrub import LazySecrets, scrub_error, scrub_object
 
 __all__ = ["Calls", "Run", "Settings", "skipped"]
 
@@ -105,12 +105,13 @@ class Calls:
         label = f"{provider.name}:{provider.model}"
         slots, pace = self.limits.of(provider)
         policy = self.settings.retry
+        deadline = None if policy.total_timeout is None else policy.clock() + policy.total_timeout
 
         async def once(number: int) -> ProviderResponse:
             if slots is None:
-                return await self._attempt(provider, req, run, secrets, number, pace)
+                return await self._attempt(provider, req, run, secrets, number, pace, deadline)
             async with slots:
-                return await self._attempt(provider, req, run, secrets, number, pace)
+                return await self._attempt(provider, req, run, secrets, number, pace, deadline)
 
         def on_retry(number: int, exc: BaseException, wait: float) -> None:
             logger.warning("imagegen %s: %s on attempt %d/%d; retrying in %.2fs", label, type(exc).__name__,
@@ -119,7 +120,7 @@ class Calls:
         return await retrying(policy, once, on_retry=on_retry)
 
     async def _attempt(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str],
-                       number: int, pace: Pace | None) -> ProviderResponse:
+                       number: int, pace: Pace | None, deadline: float | None) -> ProviderResponse:
         label = f"{provider.name}:{provider.model}"
         budgets = self.settings.budgets_for(run.user)
         if pace is not None:
@@ -143,7 +144,7 @@ class Calls:
         sent = dataclasses.replace(req, cancel=threading.Event()) if req.cancel is None else req
         t0 = time.perf_counter()
         try:
-            response = await self._send(provider, sent)
+            response = await self._send(provider, sent, deadline)
         except asyncio.CancelledError:
             if sent.cancel is not None:
                 sent.cancel.set()
@@ -158,20 +159,30 @@ class Calls:
             if error is not raw:
                 raise error from raw
             raise
+        # What the provider sent back (revised prompts, warnings, usage) may echo its key: clean it before
+        # it reaches the result, the ledger, a PNG chunk or the CLI's JSON.
+        scrub_object(response, secrets.held if isinstance(secrets, LazySecrets) else list(secrets))
         self._record(provider, req, run, secrets, number, "ok", time.perf_counter() - t0, response=response,
                      holds=holds)
         return response
 
-    async def _send(self, provider: Provider, req: ProviderRequest) -> ProviderResponse:
-        timeout = self.settings.timeout
+    async def _send(self, provider: Provider, req: ProviderRequest, deadline: float | None) -> ProviderResponse:
+        """The call, cut off at the client's ``timeout`` or at what is left of ``retry.total_timeout``."""
+        timeout, setting = self.settings.timeout, "timeout"
+        if deadline is not None:
+            left = deadline - self.settings.retry.clock()
+            if timeout is None or left < timeout:
+                timeout, setting = max(left, 0.0), "retry.total_timeout"
         if timeout is None:
             return await provider.generate(req)
+        if timeout <= 0:
+            raise TransientError("timeout: retry.total_timeout was used up before this attempt could start")
         try:
             return await asyncio.wait_for(provider.generate(req), timeout)
         except asyncio.TimeoutError:
             if req.cancel is not None:
                 req.cancel.set()
-            raise TransientError(f"timeout: no answer within {timeout:g}s") from None
+            raise TransientError(f"timeout: no answer within {timeout:g}s ({setting})") from None
 
     def _record(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str], number: int,
                 status: AttemptStatus, latency: float, *, error: ImageGenError | None = None,

@@ -20,6 +20,7 @@ server-wide one; a call holds a reservation in each budget that applies to it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -48,15 +49,16 @@ class Budget:
     def __init__(self, limit_usd: float, *, ledger: Ledger | None = None,
                  since: dt.datetime | dt.date | str | float | None = None,
                  unknown_cost: UnknownCostPolicy = "warn", user: str | None = None) -> None:
-        if isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not limit_usd >= 0:
-            raise InvalidRequest(f"budget_usd: must be a number of dollars >= 0; got {limit_usd!r}",
+        if (isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not math.isfinite(limit_usd)
+                or not limit_usd >= 0):
+            raise InvalidRequest(f"budget_usd: must be a finite number of dollars >= 0; got {limit_usd!r}",
                                  field="budget_usd")
         if unknown_cost not in ("warn", "refuse"):
             raise InvalidRequest(f"unknown_cost: must be 'warn' or 'refuse'; got {unknown_cost!r}",
                                  field="unknown_cost")
         self.limit_usd = float(limit_usd)
         self.ledger = ledger
-        self.since = _ts(since)
+        self.since = _ts(since, "budget_since")
         self.unknown_cost = unknown_cost
         self.user = user
         self._lock = threading.Lock()

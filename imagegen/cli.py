@@ -1,13 +1,15 @@
 """The ``imagegen`` command line (typer + rich), imported only when the command runs.
 
-Exit codes scripts can rely on: 0 ok, 2 bad input, 3 provider failure, 4 budget. Every error is
-one line on stderr naming the option at fault; no traceback reaches the user.
+Exit codes scripts can rely on (docs/cli.md has the table, a test runs each case): 0 ok, 2 bad input,
+3 provider failure, 4 budget, 130 interrupted. Every error is one line on stderr naming the option at
+fault; no traceback reaches the user.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import re
 import sys
@@ -19,16 +21,18 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from . import errors
-from ._serve_cli import serve as serve_command
+from ._output import write_rows
+from ._progress import Display
 from .client import Client
 from .params import OPERATIONS
-from .provider import Capabilities, ProgressCallback, ProgressEvent, Provider, ProviderRequest, ProviderResponse
+from .provider import Capabilities, Provider
 from .registry import providers as installed_providers
 from .registry import resolve_provider
-from .result import format_usd
+from .result import GenerationResult, format_usd
+from .retry import RetryPolicy
+from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
     from .compare import Comparison
@@ -40,16 +44,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
-EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET = 0, 2, 3, 4
+EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+PROGRESS_MODES = ("auto", "on", "off")
 
 #: GenerateParams field -> the option that sets it, so errors name what the user typed.
-OPTION_OF = {"size": "--size", "n": "-n", "seed": "--seed", "steps": "--steps", "guidance": "--guidance",
+OPTION_OF = {"size": "--size", "n": "-n/--num-images", "seed": "--seed", "steps": "--steps", "guidance": "--guidance",
              "negative_prompt": "--negative", "scheduler": "--scheduler", "image": "--image", "mask": "--mask",
              "strength": "--strength", "control": "--control", "control_image": "--control-image",
              "control_model": "--control-model", "control_scale": "--control-scale", "loras": "--lora",
              "quality": "--quality", "style": "--style", "size_policy": "--size-policy",
              "provider_options": "--option", "provider": "--provider", "budget_usd": "--budget",
-             "select": "--select", "model": "--clip", "seeds": "--seeds", "prompt": "PROMPT", "ledger": "--ledger"}
+             "select": "--select", "model": "--clip", "seeds": "--seeds", "prompt": "PROMPT", "ledger": "--ledger",
+             "unsupported": "--unsupported", "prompt_syntax": "--prompt-syntax", "clip_skip": "--clip-skip",
+             "embeddings": "--embedding", "hires": "--hires", "refiner": "--refiner",
+             "refiner_switch": "--refiner-switch", "vae": "--vae", "tiling": "--tiling", "scale": "--scale",
+             "upscaler": "--upscaler"}
 
 
 class CliError(Exception):
@@ -58,80 +67,6 @@ class CliError(Exception):
 
 def fail(option: str, message: str) -> NoReturn:
     raise CliError(f"{option}: {message}")
-
-
-# -- progress -----------------------------------------------------------------------------------
-
-class Watched:
-    """A provider whose calls report progress: the provider's own steps (local models) and, for
-    each call the client makes, an ``attempt`` event (so retries show for remote ones)."""
-
-    def __init__(self, provider: Provider, progress: ProgressCallback) -> None:
-        self._client = provider  # the name the client's secret scrubber looks inside
-        self.name = provider.name
-        self.model = provider.model
-        self._progress = progress
-        self._calls = 0
-
-    def capabilities(self) -> Capabilities:
-        return self._client.capabilities()
-
-    def estimate_cost(self, req: ProviderRequest) -> Any:
-        estimate = getattr(self._client, "estimate_cost", None)
-        return estimate(req) if estimate is not None else None
-
-    async def generate(self, req: ProviderRequest) -> ProviderResponse:
-        self._calls += 1
-        self._progress(ProgressEvent("attempt", self._calls, 0, req.index))
-        user = req.progress
-
-        def both(event: ProgressEvent) -> None:
-            self._progress(event)
-            if user is not None:
-                user(event)
-
-        req.progress = both
-        return await self._client.generate(req)
-
-    async def aclose(self) -> None:
-        closer = getattr(self._client, "aclose", None)
-        if closer is not None:
-            await closer()
-
-
-class ProgressBar:
-    """A rich progress bar on stderr fed by ``ProgressEvent``s (from any thread)."""
-
-    def __init__(self, label: str, enabled: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.label = label
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(),
-                                 console=err, transient=True, disable=not enabled)
-        self.task = self.progress.add_task(label, total=None)
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.stage == "attempt":
-            what = f"{self.label}: attempt {event.step}" if event.step > 1 else f"{self.label}: waiting"
-            self.progress.update(self.task, description=what)
-            return
-        self.progress.update(self.task, description=f"{self.label}: {event.stage} (image {event.image_index + 1})",
-                             completed=event.step, total=event.total or None)
-
-    def __enter__(self) -> ProgressBar:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
 
 
 # -- option parsing -------------------------------------------------------------------------------
@@ -171,8 +106,31 @@ def ledger_path(ledger: Path | None, no_ledger: bool) -> str | None:
     return path
 
 
-def make_client(specs: Sequence[str | Provider], budget: float | None, ledger: str | None) -> Client:
-    return Client(providers=list(specs), budget_usd=budget, ledger=ledger)
+def make_client(specs: Sequence[str | Provider], budget: float | None, ledger: str | None,
+                display: Display | None = None) -> Client:
+    """The command's client; with a display, retry waits show on it ("retrying in 3s")."""
+    retry = RetryPolicy(sleep=display.sleep) if display is not None else None
+    return Client(providers=list(specs), budget_usd=budget, ledger=ledger, retry=retry)
+
+
+def progress_display(mode: str, *, machine_output: bool = False) -> Display:
+    """``--progress``: ``auto`` shows it on a terminal (not under ``--json``), ``on`` always (plain lines
+    when stderr is not a terminal), ``off`` never."""
+    if mode not in PROGRESS_MODES:
+        fail("--progress", f"expected one of {', '.join(PROGRESS_MODES)}; got {mode!r}")
+    enabled = mode == "on" or (mode == "auto" and err.is_terminal and not machine_output)
+    return Display(err, enabled)
+
+
+def watch_all(display: Display, specs: Sequence[str]) -> list[Provider]:
+    """Each spec's provider, built under an ``importing`` phase (its package is imported here)."""
+    found = installed_providers()
+    watched: list[Provider] = []
+    for spec in specs:
+        name = spec.partition(":")[0]
+        display.phase(f"importing {found.get(name, name).partition(':')[0]}")
+        watched.append(display.watch(resolve_provider(spec)))
+    return watched
 
 
 def image_stem(prompt: str, seed: int | None) -> str:
@@ -204,7 +162,7 @@ def generate(
     prompt: Annotated[str | None, typer.Argument(help="what to draw (optional with --replay)")] = None,
     provider: Annotated[list[str] | None, Opt("--provider", "-p", help="name:model; repeat for fallback")] = None,
     size: Annotated[str | None, Opt(help='"1024x768" or an aspect ratio like "16:9"')] = None,
-    n: Annotated[int | None, Opt("-n", help="number of images")] = None,
+    n: Annotated[int | None, Opt("-n", "--num-images", help="number of images")] = None,
     seed: Annotated[int | None, Opt(help="seed of the first image; image i gets seed+i")] = None,
     steps: Annotated[int | None, Opt(help="denoising steps (local models)")] = None,
     guidance: Annotated[float | None, Opt(help="classifier-free guidance scale")] = None,
@@ -221,7 +179,19 @@ def generate(
     quality: Annotated[str | None, Opt(help="provider quality, e.g. hd")] = None,
     style: Annotated[str | None, Opt(help="provider style, e.g. vivid")] = None,
     size_policy: Annotated[str | None, Opt("--size-policy", help="nearest | exact | strict")] = None,
+    prompt_syntax: Annotated[str | None, Opt("--prompt-syntax", help="a1111 (weights, BREAK) | plain")] = None,
+    clip_skip: Annotated[int | None, Opt("--clip-skip", help="A1111's clip skip: 1 = last layer")] = None,
+    embedding: Annotated[list[str] | None, Opt("--embedding", help="embedding file or folder; repeatable")] = None,
+    hires: Annotated[str | None, Opt(help='hires fix: a scale ("2") or a size ("1024x1536")')] = None,
+    hires_upscaler: Annotated[str | None, Opt("--hires-upscaler", help="latent | lanczos | ... | model file")] = None,
+    hires_strength: Annotated[float | None, Opt("--hires-strength", help="second pass denoising, 0..1")] = None,
+    hires_steps: Annotated[int | None, Opt("--hires-steps", help="second pass steps")] = None,
+    refiner: Annotated[str | None, Opt(help="SDXL refiner: folder, hub id or file")] = None,
+    refiner_switch: Annotated[float | None, Opt("--refiner-switch", help="share of steps before the refiner")] = None,
+    vae: Annotated[str | None, Opt(help="VAE to use instead of the model's: folder, hub id or file")] = None,
+    tiling: Annotated[bool, Opt("--tiling", help="seamless tiling (wraps at the edges)")] = False,
     option: Annotated[list[str] | None, Opt("--option", help="provider option KEY=VALUE; repeatable")] = None,
+    unsupported: Annotated[str | None, Opt(help="warn | error: what a parameter the provider ignores does")] = None,
     select: Annotated[int | None, Opt(help="keep the best K of the n images (needs --clip)")] = None,
     clip: Annotated[Path | None, Opt(help="CLIP model folder for --select scoring")] = None,
     budget: Annotated[float | None, Opt(help="refuse calls that would spend more than this many USD")] = None,
@@ -230,13 +200,20 @@ def generate(
     replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image")] = None,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
-) -> None:
+    progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
+) -> int:
     """Generate images and save them as PNGs with metadata (A1111 `parameters` + imagegen JSON)."""
     given = {"size": size, "n": n, "seed": seed, "steps": steps, "guidance": guidance, "negative_prompt": negative,
              "scheduler": scheduler, "image": image, "mask": mask, "strength": strength, "control": control,
              "control_image": control_image, "control_model": control_model, "control_scale": control_scale,
-             "quality": quality, "style": style, "size_policy": size_policy}
+             "quality": quality, "style": style, "size_policy": size_policy, "unsupported": unsupported,
+             "prompt_syntax": prompt_syntax, "clip_skip": clip_skip, "refiner": refiner,
+             "refiner_switch": refiner_switch, "vae": vae, "tiling": tiling or None}
     params: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    if embedding:
+        params["embeddings"] = list(embedding)
+    if hires is not None or hires_upscaler or hires_strength is not None or hires_steps is not None:
+        params["hires"] = hires_spec(hires, hires_upscaler, hires_strength, hires_steps)
     if lora:
         params["loras"] = list(lora)
     if option:
@@ -258,17 +235,18 @@ def generate(
         from .registry import default_provider_spec
 
         specs = [default_provider_spec()]
-    with ProgressBar(", ".join(specs), enabled=err.is_terminal and not as_json) as bar:
-        watched = [Watched(resolve_provider(s), bar) for s in specs]
-        client = make_client(watched, budget, ledger_path(ledger, no_ledger))
+    display = progress_display(progress, machine_output=as_json)
+    with display:
+        client = make_client(watch_all(display, specs), budget, ledger_path(ledger, no_ledger), display)
         try:
             t0 = time.perf_counter()
             result = client.generate(prompt, params, select=select, scorer=scorer)
             elapsed = time.perf_counter() - t0
         finally:
             client.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [im.save(free_path(out_dir, image_stem(prompt, im.seed))) for im in result.images]
+        display.phase(f"saving {len(result.images)} image{'s' if len(result.images) != 1 else ''}")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = [im.save(free_path(out_dir, image_stem(prompt, im.seed))) for im in result.images]
     same = None if original is None else [_same_pixels(original, p) for p in paths]
     if as_json:
         payload = {**result.to_dict(), "files": paths, "elapsed_s": elapsed}
@@ -276,17 +254,56 @@ def generate(
             payload["replay_identical"] = same
         emit_json(payload)
     else:
-        table = Table("file", "seed", "size", "provider", "cost", "time", title=None)
-        share = None if result.cost.usd is None else result.cost.usd / max(len(paths), 1)
-        for path, im in zip(paths, result.images, strict=True):
-            table.add_row(path, str(im.seed), f"{im.width}x{im.height}", f"{result.provider}:{result.model}",
-                          format_usd(share), f"{elapsed:.2f}s")
-        out.print(table)
+        write_rows(out, ["file", "seed", "size", "provider", "cost", "time"], image_rows(result, paths),
+                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} in {elapsed:.2f}s")
         if same is not None:
             verdict = "identical to" if all(same) else "DIFFERENT from"
             say("replay", f"pixels {verdict} {replay}")
     for warning in result.warnings:
         say("warning", warning)
+    return partial_exit(result)
+
+
+def image_rows(result: GenerationResult, paths: Sequence[str]) -> list[list[str]]:
+    """One row per saved image. Cost and time are those of the call that made it, shared by the
+    images that call made together (a cold first call shows its load time; later ones do not)."""
+    calls = [a for a in result.attempts if a.status == "ok" and (a.provider, a.model) == (result.provider,
+                                                                                         result.model)]
+    rows = []
+    for position, (path, im) in enumerate(zip(paths, result.images, strict=True)):
+        call = next((a for a in calls if im.seed is not None and im.seed in a.seeds), None)
+        if call is None:
+            call = next((a for a in calls if a.index <= position < a.index + max(a.n, 1)), None)
+        share = max(call.n, 1) if call is not None else 1
+        cost = None if call is None or call.cost_usd is None else call.cost_usd / share
+        took = "-" if call is None else f"{call.latency_s / share:.2f}s"
+        rows.append([path, str(im.seed), f"{im.width}x{im.height}", f"{result.provider}:{result.model}",
+                     format_usd(cost), took])
+    return rows
+
+
+def partial_exit(result: GenerationResult) -> int:
+    """0 when every call of the request made its images; else 4 when the budget refused some of them,
+    3 when a provider failed them (the images that were made are saved either way)."""
+    mine = [a for a in result.attempts if (a.provider, a.model) == (result.provider, result.model)]
+    made = {a.index for a in mine if a.status == "ok"}
+    lost = [a for a in mine if a.status != "ok" and a.index not in made]
+    if not lost:
+        return EXIT_OK
+    return EXIT_BUDGET if any(a.status == "refused" for a in lost) else EXIT_PROVIDER
+
+
+def hires_spec(amount: str | None, upscaler: str | None, strength: float | None, steps: int | None) -> dict[str, Any]:
+    """``--hires 2`` or ``--hires 1024x1536`` and its companions, as ``GenerateParams.hires``."""
+    if amount is None:
+        fail("--hires", "give a scale (--hires 2) or a size (--hires 1024x1536) with the other --hires-* options")
+    spec: dict[str, Any] = {}
+    try:
+        spec["scale"] = float(amount)
+    except ValueError:
+        spec["size"] = amount
+    extra = {"upscaler": upscaler, "strength": strength, "steps": steps}
+    return {**spec, **{k: v for k, v in extra.items() if v is not None}}
 
 
 def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any]
@@ -328,59 +345,64 @@ def compare(
     provider: Annotated[list[str] | None, Opt("--provider", "-p", help="name:model; give two or more")] = None,
     seeds: Annotated[str, Opt(help="comma-separated seeds, e.g. 1,2,3")] = "1",
     size: Annotated[str | None, Opt(help='"1024x768" or "16:9"')] = None,
-    n: Annotated[int | None, Opt("-n", help="images per seed")] = None,
-    steps: Annotated[int | None, Opt()] = None,
-    guidance: Annotated[float | None, Opt()] = None,
+    n: Annotated[int | None, Opt("-n", "--num-images", help="images per seed")] = None,
+    steps: Annotated[int | None, Opt(help="denoising steps (local models)")] = None,
+    guidance: Annotated[float | None, Opt(help="classifier-free guidance scale")] = None,
     negative: Annotated[str | None, Opt(help="negative prompt")] = None,
-    scheduler: Annotated[str | None, Opt()] = None,
-    quality: Annotated[str | None, Opt()] = None,
-    style: Annotated[str | None, Opt()] = None,
+    scheduler: Annotated[str | None, Opt(help='sampler, e.g. "dpm++ 2m karras"')] = None,
+    quality: Annotated[str | None, Opt(help="provider quality, e.g. hd")] = None,
+    style: Annotated[str | None, Opt(help="provider style, e.g. vivid")] = None,
+    unsupported: Annotated[str | None, Opt(help="warn | error: what a parameter a provider ignores does")] = None,
     clip: Annotated[Path | None, Opt(help="CLIP model folder: adds a CLIP score per image")] = None,
     budget: Annotated[float | None, Opt(help="USD cap for the whole comparison")] = None,
     ledger: Annotated[Path | None, Opt(help="cost ledger file")] = None,
     no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("compare"),
     cell_size: Annotated[int, Opt("--cell-size", min=32, max=2048, help="grid cell size in pixels")] = 256,
-) -> None:
+    progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
+) -> int:
     """Run the same prompt and seeds on several providers: grid.png, report.html, comparison.json."""
     if not provider:
         fail("--provider", "give at least one provider to compare, e.g. -p openai:dall-e-3 -p diffusers:imagegen-mini")
     seed_list = parse_seeds(seeds)
     given = {"size": size, "n": n, "steps": steps, "guidance": guidance, "negative_prompt": negative,
-             "scheduler": scheduler, "quality": quality, "style": style}
+             "scheduler": scheduler, "quality": quality, "style": style, "unsupported": unsupported}
     params = {k: v for k, v in given.items() if v is not None}
     scorer = None
     if clip is not None:
         from .eval import ClipScorer
 
         scorer = ClipScorer(clip)
-    with ProgressBar("compare", enabled=err.is_terminal) as bar:
-        watched = [Watched(resolve_provider(s), bar) for s in provider]
-        client = make_client([], budget, ledger_path(ledger, no_ledger))
+    display = progress_display(progress)
+    with display:
+        watched = watch_all(display, provider)
+        client = make_client([], budget, ledger_path(ledger, no_ledger), display)
         try:
             what: Any = prompt if len(prompt) > 1 else prompt[0]
             cmp: Comparison = client.compare(what, providers=watched,
                                              seeds=seed_list, params=params, scorer=scorer)
         finally:
             client.close()
-    paths = cmp.save(out_dir, cell_size=cell_size)
-    table = Table("provider", "images", "failed", "mean latency", "cost", "mean score")
-    for row in cmp.table():
-        table.add_row(row["provider"], str(row["images"]), str(row["failed"]),
-                      "-" if row["latency_s"] is None else f"{row['latency_s']:.2f}s", format_usd(row["cost_usd"]),
-                      "-" if row["score"] is None else f"{row['score']:.2f}")
-    out.print(table)
-    out.print(f"grid:   {paths['grid']}\nreport: {paths['report']}\njson:   {paths['json']}")
+        display.phase("saving the grid and report")
+        paths = cmp.save(out_dir, cell_size=cell_size)
+    rows = [[row["provider"], row["images"], row["failed"],
+             "-" if row["latency_s"] is None else f"{row['latency_s']:.2f}s", format_usd(row["cost_usd"]),
+             "-" if row["score"] is None else f"{row['score']:.2f}"] for row in cmp.table()]
+    write_rows(out, ["provider", "images", "failed", "mean latency", "cost", "mean score"], rows)
+    for key in ("grid", "report", "json"):  # each path on a line of its own, whole
+        out.print(f"{key + ':':8}{paths[key]}", markup=False, highlight=False, soft_wrap=True)
     failed = [c for c in cmp.cells if not c.ok]
     for c in failed:
         say("warning", f"{c.provider} seed {c.seed}: {c.error_text}")
+    refused = [c for c in failed if isinstance(c.error, errors.BudgetExceeded)]
     if failed and len(failed) == len(cmp.cells):
-        raise _exit_for([c.error for c in failed if c.error is not None])
+        return _exit_for([c.error for c in failed if c.error is not None])
+    return EXIT_BUDGET if refused else EXIT_OK
 
 
-def _exit_for(failures: Sequence[errors.ImageGenError]) -> typer.Exit:
+def _exit_for(failures: Sequence[errors.ImageGenError]) -> int:
     budget = bool(failures) and all(isinstance(e, errors.BudgetExceeded) for e in failures)
-    return typer.Exit(EXIT_BUDGET if budget else EXIT_PROVIDER)
+    return EXIT_BUDGET if budget else EXIT_PROVIDER
 
 
 # -- providers, costs, info -------------------------------------------------------------------------
@@ -444,7 +466,7 @@ def list_providers(
     if markdown:
         out.print(provider_matrix(spec or None), markup=False, soft_wrap=True)
         return
-    table = Table("provider", "from", "model", "operations", "parameters", "sizes")
+    rows = []
     found = installed_providers()
     for s in spec or _default_specs():
         name = s.partition(":")[0]
@@ -452,12 +474,12 @@ def list_providers(
             inst = resolve_provider(s)
             caps = inst.capabilities()
         except Exception as exc:
-            table.add_row(name, found.get(name, "?"), s.partition(":")[2] or "—", f"unavailable: {exc}", "", "")
+            rows.append([name, found.get(name, "?"), s.partition(":")[2] or "—", f"unavailable: {exc}", "", ""])
             continue
-        table.add_row(inst.name, found.get(name, "?"), inst.model,
-                      " ".join(o for o in OPERATIONS if o in caps.operations),
-                      " ".join(p for p in _PARAMS if p in caps.supports), caps.describe_sizes())
-    out.print(table)
+        rows.append([inst.name, found.get(name, "?"), inst.model,
+                     " ".join(o for o in OPERATIONS if o in caps.operations),
+                     " ".join(p for p in _PARAMS if p in caps.supports), caps.describe_sizes()])
+    write_rows(out, ["provider", "from", "model", "operations", "parameters", "sizes"], rows)
     say("note", "midjourney is not supported: Midjourney offers no official API")
 
 
@@ -475,16 +497,16 @@ def costs(
     if not os.path.isfile(path):
         fail("--ledger", f"no ledger file at {path} yet (it is written by generate/compare)")
     groups = [g.strip() for g in by.split(",") if g.strip()]
+    if not groups:
+        fail("--by", "name at least one of provider, model, day")
     with Ledger(path) as book:
-        rows = book.summary(groups, since=since)
-        table = Table(*groups, "attempts", "ok", "errors", "images", "usd", "unknown cost")
-        total = 0.0
-        for row in rows:
-            table.add_row(*[str(getattr(row, g)) for g in groups], str(row.attempts), str(row.ok), str(row.errors),
-                          str(row.images), f"${row.usd:.4f}", str(row.unknown_cost) if row.unknown_cost else "")
-            total += row.usd
-        out.print(table)
-        out.print(f"total: ${total:.4f}")
+        summary = book.summary(groups, since=since)
+        rows: list[list[object]] = [[*(getattr(row, g) for g in groups), row.attempts, row.ok, row.errors, row.images,
+                                     f"${row.usd:.4f}", row.unknown_cost or ""] for row in summary]
+        total = [sum(getattr(row, k) for row in summary) for k in ("attempts", "ok", "errors", "images", "usd")]
+        unknown = sum(row.unknown_cost for row in summary)
+        rows.append(["total", *[""] * (len(groups) - 1), *total[:4], f"${total[4]:.4f}", unknown or ""])
+        write_rows(out, [*groups, "attempts", "ok", "errors", "images", "usd", "unknown cost"], rows)
         if csv_path is not None:
             count = book.to_csv(csv_path, since=since)
             say("csv", f"wrote {count} attempts to {csv_path}")
@@ -492,10 +514,11 @@ def costs(
 
 @app.command()
 def info(
-    image: Annotated[Path, typer.Argument(help="a PNG written by imagegen, AUTOMATIC1111 or similar")],
-    as_json: Annotated[bool, Opt("--json", help="print as JSON")] = False,
+    image: Annotated[Path, typer.Argument(help="an image written by imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                                               "Fooocus or NovelAI (PNG, JPEG or WebP)")],
+    as_json: Annotated[bool, Opt("--json", help="print one normalized record as JSON")] = False,
 ) -> None:
-    """Show how an image was made, from its metadata."""
+    """Show how an image was made, from its metadata, whichever tool wrote it."""
     from .metadata import read_metadata
 
     if not image.is_file():
@@ -504,27 +527,199 @@ def info(
         meta = read_metadata(str(image))
     except Exception as exc:
         fail("IMAGE", f"cannot read {image}: {exc}")
-    if as_json:
-        from dataclasses import asdict
-
-        emit_json(asdict(meta))
-        return
     if meta.source == "none":
-        out.print(f"{escape(str(image))}: no imagegen or A1111 metadata")
+        fail("IMAGE", f"{image} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                      "Fooocus or NovelAI)")
+    if as_json:
+        emit_json(meta.to_dict())
         return
-    table = Table("field", "value", show_header=False)
     rows: list[tuple[str, Any]] = [("prompt", meta.prompt), ("negative prompt", meta.negative_prompt),
-                                   ("provider", meta.provider), ("model", meta.model), ("seed", meta.seed),
-                                   ("size", f"{meta.width}x{meta.height}" if meta.width else None),
+                                   ("provider", meta.provider), ("model", meta.model),
                                    ("revised prompt", meta.revised_prompt), ("from", meta.source)]
-    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in ("negative_prompt", "size")]
-    for key, value in rows:
-        if value not in (None, "", [], {}):
-            table.add_row(key, escape(value if isinstance(value, str) else json.dumps(value, default=str)))
-    out.print(table)
+    rows += settings_rows(meta.settings) if meta.settings is not None else [
+        ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
+    shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
+    if meta.settings is not None:
+        shown |= {"operation", "loras", "quality", "style"}
+    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
+    write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
+                                         for key, value in rows if value not in (None, "", [], {}, ())])
 
 
-app.command("serve")(serve_command)
+def settings_rows(s: ImageSettings) -> list[tuple[str, Any]]:
+    """The settings an image was made with, one row each, named as A1111 names them."""
+    def ref(r: ModelRef | None) -> str | None:
+        return None if r is None else f"{r.name} [{r.hash}]" if r.hash else r.name
+
+    def refs(items: tuple[ModelRef, ...]) -> str:
+        return ", ".join(f"{ref(r)}" + (f" x{r.weight:g}" if r.weight is not None else "") for r in items)
+
+    hires = s.hires
+    return [("steps", s.steps), ("sampler", s.sampler), ("schedule type", s.schedule_type), ("CFG scale", s.guidance),
+            ("seed", s.seed), ("size", f"{s.width}x{s.height}" if s.width and s.height else None),
+            ("checkpoint", ref(s.model)), ("model hash", s.model.hash if s.model else None), ("VAE", ref(s.vae)),
+            ("denoising strength", s.strength), ("clip skip", s.clip_skip), ("tiling", s.tiling or None),
+            ("hires fix", hires.model_dump(exclude_none=True) if hires else None), ("LoRAs", refs(s.loras)),
+            ("embeddings", refs(s.embeddings)), ("refiner", ref(s.refiner)), ("refiner switch at", s.refiner_switch),
+            ("operation", s.operation), ("quality", s.quality), ("style", s.style),
+            *sorted(s.extra.items())]
+
+
+@app.command()
+def upscale(
+    image: Annotated[Path, typer.Argument(help="the image to enlarge")],
+    scale: Annotated[float | None, Opt(help="factor, e.g. 2")] = None,
+    size: Annotated[str | None, Opt(help='target size instead of --scale, e.g. "2048x1536"')] = None,
+    upscaler: Annotated[str, Opt(help="lanczos | nearest | latent | an upscaler model file (ESRGAN, ...)")] = "lanczos",
+    provider: Annotated[str | None, Opt("--provider", "-p", help="local provider for latent and models")] = None,
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
+    as_json: Annotated[bool, Opt("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Enlarge an image: Lanczos or nearest here, an upscaler model file or the latent upscaler through a local
+    provider (diffusers; model files need imagegen-diffusers[upscalers])."""
+    import asyncio
+
+    from .imageio import load_image
+    from .metadata import read_png_text, with_png_text
+
+    if not image.is_file():
+        fail("IMAGE", f"no such file: {image}")
+    try:
+        source = load_image(str(image), "image")
+    except errors.ImageGenError as exc:
+        fail("IMAGE", exc.message)
+    width, height = upscale_target(source.width, source.height, scale, size)
+    name = upscaler.strip().lower()
+    if name in ("lanczos", "nearest"):
+        from PIL import Image
+
+        from .imageio import encode_png
+
+        resample = Image.Resampling.LANCZOS if name == "lanczos" else Image.Resampling.NEAREST
+        data = encode_png(source.to_pil().resize((width, height), resample))
+    else:
+        from .registry import default_provider_spec
+
+        local = resolve_provider(provider or default_provider_spec())
+        hook = getattr(local, "upscale", None)
+        if hook is None:
+            fail("--upscaler", f"{local.name}:{local.model} cannot run the {upscaler!r} upscaler; use lanczos or "
+                               "nearest, or a local provider such as diffusers:imagegen-mini")
+        data = asyncio.run(hook(source, width, height, upscaler)).data
+    if source.mime == "image/png":
+        data = with_png_text(data, read_png_text(str(image)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .files import atomic_write
+
+    path = atomic_write(str(free_path(out_dir, f"{image.stem}-{width}x{height}")), data)
+    if as_json:
+        emit_json({"file": path, "width": width, "height": height, "upscaler": upscaler})
+    else:
+        write_rows(out, ["file", "size", "upscaler"], [[path, f"{width}x{height}", upscaler]])
+
+
+def upscale_target(width: int, height: int, scale: float | None, size: str | None) -> tuple[int, int]:
+    """The size ``imagegen upscale`` makes: ``--scale`` times the image, or ``--size``."""
+    if (scale is None) == (size is None):
+        fail("--scale", "give one of --scale (e.g. 2) or --size (e.g. 2048x1536)")
+    if size is not None:
+        from .params import Size
+
+        try:
+            parsed = Size.parse(size)
+        except ValueError as exc:
+            fail("--size", str(exc))
+        if parsed.is_ratio or parsed.width is None or parsed.height is None:
+            fail("--size", f"expected pixels such as 2048x1536; got {size!r}")
+        return parsed.width, parsed.height
+    assert scale is not None
+    if not 1 < scale <= 16:
+        fail("--scale", f"expected a factor above 1 and at most 16; got {scale:g}")
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+# -- serve ------------------------------------------------------------------------------------------
+
+#: ServerConfig field -> the option that sets it, so errors name what the user typed.
+_SERVE_OPTION = {"providers": "--provider", "aliases": "--alias", "api_keys": "--api-key"}
+
+
+@app.command()
+def serve(
+    provider: Annotated[list[str] | None, Opt(
+        "--provider", "-p", help="name:model to serve; repeat for more. In order, they are the default chain "
+        "for requests that name no model")] = None,
+    alias: Annotated[list[str] | None, Opt(
+        "--alias", help="NAME=SPEC[,SPEC...]: serve a fallback chain under NAME "
+        "(e.g. gpt-image-2=openai:gpt-image-2,diffusers:imagegen-mini)")] = None,
+    host: Annotated[str, Opt(help="interface to listen on; beyond 127.0.0.1 a key is required")] = "127.0.0.1",
+    port: Annotated[int, Opt(help="TCP port", min=1, max=65535)] = 8000,
+    ledger: Annotated[Path | None, Opt(help="ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
+    no_ledger: Annotated[bool, Opt(
+        "--no-ledger", help="keep no ledger (spend is then counted in memory only)")] = False,
+    budget_usd: Annotated[float | None, Opt(
+        "--budget-usd", help="refuse calls that would take the server's spend (in this ledger) past this many USD")
+    ] = None,
+    api_key: Annotated[list[str] | None, Opt(
+        "--api-key", envvar="IMAGEGEN_API_KEY", help="a key clients must send (Bearer, or Basic password); "
+        "repeatable")] = None,
+    keys_file: Annotated[Path | None, Opt(
+        "--keys-file", help="JSON file of named, hashed keys with optional budget_usd and rpm each")] = None,
+    new_key: Annotated[str | None, Opt(
+        "--new-key", help="make a key with this name, add its hash to --keys-file, print the key once, and exit")
+    ] = None,
+    key_budget_usd: Annotated[float | None, Opt(
+        "--key-budget-usd", help="with --new-key: the key's own USD cap")] = None,
+    key_rpm: Annotated[float | None, Opt("--key-rpm", help="with --new-key: the key's requests per minute")] = None,
+    max_queue: Annotated[int, Opt(
+        "--max-queue", help="requests in hand at once; more get 429 with Retry-After", min=1)] = 64,
+    insecure_no_auth: Annotated[bool, Opt(
+        "--insecure-no-auth", help="listen beyond 127.0.0.1 without any key")] = False,
+    max_body_bytes: Annotated[int, Opt(
+        "--max-body-bytes", help="largest request body (413 beyond)", min=1024)] = 50 * 1024 * 1024,
+    max_image_pixels: Annotated[int, Opt(
+        "--max-image-pixels", help="most pixels of an input image or asked size", min=4096)] = 4096 * 4096,
+    max_prompt_chars: Annotated[int, Opt("--max-prompt-chars", help="longest prompt, in characters", min=1)] = 32_000,
+    max_images: Annotated[int, Opt("--max-images", help="most images per request", min=1)] = 10,
+    timeout: Annotated[float | None, Opt(help="seconds one provider attempt may take")] = None,
+    keep_images: Annotated[int, Opt(
+        "--keep-images", help="finished images kept in memory for url answers and the page's gallery", min=0)] = 256,
+    drain_timeout: Annotated[int | None, Opt(
+        "--drain-timeout", help="after SIGTERM, seconds to wait for requests in flight (default: as long as they "
+        "take)", min=0)] = None,
+    log_level: Annotated[str, Opt("--log-level", help="uvicorn's log level")] = "info",
+) -> None:
+    """Serve the OpenAI Images API (/v1) and the AUTOMATIC1111 API (/sdapi/v1) over your providers."""
+    if new_key is not None:
+        if keys_file is None:
+            fail("--new-key", "give --keys-file PATH to add the key to")
+        from .server.keys import add_key
+
+        key = add_key(str(keys_file), new_key, budget_usd=key_budget_usd, rpm=key_rpm)
+        out.print(key, markup=False, highlight=False)
+        say("note", f"added key {new_key!r} to {keys_file}; it is shown only now: store it where your client reads it")
+        return
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        fail("serve", 'the server needs its extra: pip install "imagegen-sdk[server]"')
+    from .server import ServerConfig, parse_alias
+    from .server import serve as run
+
+    aliases = dict(parse_alias(a) for a in alias or [])
+    try:
+        config = ServerConfig(
+            providers=list(provider or []), aliases=aliases, ledger=ledger_path(ledger, no_ledger),
+            budget_usd=budget_usd, api_keys=list(api_key or []),
+            keys_file=os.fspath(keys_file) if keys_file is not None else None, max_queue=max_queue,
+            max_body_bytes=max_body_bytes, max_image_pixels=max_image_pixels, max_prompt_chars=max_prompt_chars,
+            max_images=max_images, timeout=timeout, keep_images=keep_images)
+    except errors.InvalidRequest as exc:
+        option = _SERVE_OPTION.get(exc.field or "", f"--{(exc.field or 'serve').replace('_', '-')}")
+        fail(option, exc.message.partition(": ")[2] or exc.message)
+    run(config, host=host, port=port, insecure_no_auth=insecure_no_auth, log_level=log_level,
+        drain_timeout=drain_timeout)
 
 
 # -- entry point ------------------------------------------------------------------------------------
@@ -558,8 +753,27 @@ _USAGE = _click_errors("UsageError")
 _CLICK = _click_errors("ClickException")
 
 
+class _Notices(logging.Handler):
+    """imagegen's log records while a command runs. Its warnings (a fallback, a retry, a model note) are
+    already in the result's warnings, the error or the progress display, so they are not printed a
+    second time by Python's last-resort handler; errors show as one line, without a traceback."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR:
+            say("warning", record.getMessage())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (the console script exits with it)."""
+    notices = _Notices()
+    logging.getLogger("imagegen").addHandler(notices)
+    try:
+        return _main(argv)
+    finally:
+        logging.getLogger("imagegen").removeHandler(notices)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="imagegen",
@@ -577,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, typer.Abort):
         say("error", "interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except CliError as exc:
         say("error", str(exc))
         return EXIT_BAD_INPUT
@@ -589,7 +803,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BUDGET
     except errors.AllProvidersFailed as exc:
         say("provider failed", _one_line(exc))
-        return EXIT_BUDGET if _exit_for(exc.errors).exit_code == EXIT_BUDGET else EXIT_PROVIDER
+        return _exit_for(exc.errors)
     except errors.ImageGenError as exc:
         say("provider failed", _one_line(exc))
         return EXIT_PROVIDER

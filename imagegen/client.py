@@ -31,7 +31,7 @@ from .ledger import Ledger
 from .params import GenerateParams
 from .prompt import prompt_request
 from .provider import Provider
-from .registry import ProviderSpec, default_provider_spec, resolve_provider, spec_of
+from .registry import ProviderSpec, default_provider_spec, provider_chain, resolve_provider, spec_of
 from .result import GenerationResult, GenerationWarning
 from .retry import RetryPolicy
 from .scoring import Scorer, check_select, select_best
@@ -75,9 +75,7 @@ class Client:
                  unknown_cost: UnknownCostPolicy = "warn",
                  budget_since: Any = None,
                  user_budgets: Mapping[str, float] | None = None) -> None:
-        if isinstance(providers, (str, Provider)):
-            providers = [providers]
-        self._specs: list[ProviderSpec] = list(providers or [])
+        self._specs: list[ProviderSpec] = provider_chain(providers) if providers is not None else []
         self.retry: RetryPolicy = _retry_policy(retry)
         self.fallback_on = _fallback_classes(fallback)
         self.max_concurrency = per_provider(max_concurrency, "max_concurrency", whole=True)
@@ -144,9 +142,7 @@ class Client:
     def _chain(self, provider: ProviderSpec | Sequence[ProviderSpec] | None) -> list[ProviderSpec]:
         if provider is None:
             return list(self._specs) or [default_provider_spec()]
-        if isinstance(provider, (str, Provider)):
-            return [provider]
-        chain = list(provider)
+        chain = provider_chain(provider)
         if not chain:
             raise InvalidRequest("provider: give at least one provider", field="provider")
         return chain
@@ -209,7 +205,12 @@ class Client:
             result.warnings = run.warnings + [w for w in result.warnings if w not in run.warnings]
             result.attempts = list(run.attempts)
             if scorer is not None:
-                await select_best(result, select, scorer, text)
+                try:
+                    await select_best(result, select, scorer, text)
+                except ImageGenError as exc:  # the images are made and paid for: they travel with the error
+                    exc.images = exc.images or list(result.images)
+                    exc.attempts, exc.request_id = list(run.attempts), run.request_id
+                    raise
             return result
         raise self._failure(failures, chain, run)
 

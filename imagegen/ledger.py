@@ -17,19 +17,24 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import functools
 import json
+import math
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
+from .checks import check_timeout
 from .errors import BudgetExceeded, ImageGenError, InvalidRequest
 
 __all__ = ["SCHEMA_VERSION", "Ledger", "LedgerEntry", "LedgerTotal"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 SCHEMA_VERSION = 2
 #: Budget comparisons allow this much float rounding (25 x $0.04 must fit a $1 cap).
@@ -132,21 +137,43 @@ def _day(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d")
 
 
-def _ts(value: dt.datetime | dt.date | str | float | None) -> float | None:
-    """A bound for queries: a unix time, a datetime, a date or an ISO date string (UTC)."""
-    if value is None or isinstance(value, (int, float)):
-        return value
+def _ts(value: dt.datetime | dt.date | str | float | None, field: str = "since") -> float | None:
+    """A bound for queries: a unix time, a datetime, a date or an ISO date string (UTC); anything else (NaN,
+    a list, a bool) is an ``InvalidRequest`` naming ``field``."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise InvalidRequest(f"{field}: a unix time must be a finite number; got {value!r}", field=field)
+        return float(value)
     if isinstance(value, str):
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            raise InvalidRequest(f"since/until: expected an ISO date like '2026-01-31'; got {value!r}",
-                                 field="since") from None
+            raise InvalidRequest(f"{field}: expected an ISO date like '2026-01-31'; got {value!r}",
+                                 field=field) from None
+    if not isinstance(value, dt.date):
+        raise InvalidRequest(f"{field}: expected a date, a datetime, an ISO date string or a unix time; got "
+                             f"{type(value).__name__} {value!r:.60}", field=field)
     if not isinstance(value, dt.datetime):
         value = dt.datetime(value.year, value.month, value.day)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.timezone.utc)
     return value.timestamp()
+
+
+def _guarded(method: F) -> F:
+    """Run a ``Ledger`` method so that a file SQLite cannot use (a folder, a text file, a PNG, a corrupt or
+    foreign database) is an ``InvalidRequest`` naming the ledger, never a raw ``sqlite3`` error."""
+
+    @functools.wraps(method)
+    def run(self: Ledger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+
+    return run  # type: ignore[return-value]
 
 
 @dataclass
@@ -160,9 +187,15 @@ class Reservation:
 class Ledger:
     """Append-only attempt log plus live budget reservations, safe across threads and processes."""
 
+    @_guarded
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidRequest(f"ledger: expected a file path; got {type(path).__name__}", field="ledger")
         self.path = os.fspath(path)
-        self._timeout = timeout
+        if os.path.isdir(self.path):
+            raise InvalidRequest(f"ledger: {self.path} is a folder; give the path of a ledger file (it is created "
+                                 "when missing)", field="ledger")
+        self._timeout = check_timeout(timeout, "ledger timeout") or 30.0
         self._local = threading.local()
         self._host = socket.gethostname()
         self._closed = False
@@ -220,6 +253,7 @@ class Ledger:
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
+    @_guarded
     def schema_version(self) -> int:
         return int(self._conn().execute("PRAGMA user_version").fetchone()[0])
 
@@ -241,8 +275,14 @@ class Ledger:
     def __repr__(self) -> str:
         return f"Ledger({self.path!r})"
 
+    def _unusable(self, exc: BaseException) -> InvalidRequest:
+        return InvalidRequest(f"ledger: {self.path} cannot be used as an imagegen ledger ({type(exc).__name__}: "
+                              f"{exc}); point --ledger/ledger= at another file, or move this one away",
+                              field="ledger")
+
     # -- writing -----------------------------------------------------------------------------
 
+    @_guarded
     def record(self, entry: LedgerEntry) -> None:
         """Append one attempt."""
         with self._write() as conn:
@@ -257,6 +297,7 @@ class Ledger:
              e.error, e.message, e.cost_usd, e.cost_source, e.latency_s, json.dumps(list(e.seeds)), e.user))
         e.id = cur.lastrowid
 
+    @_guarded
     def reserve(self, amount: float, limit_usd: float, *, request_id: str, provider: str, model: str,
                 since: float | None = None, unknown: bool = False, user: str | None = None,
                 scope: str | None = None, charge: bool = True) -> Reservation:
@@ -275,7 +316,7 @@ class Ledger:
                 whose = f"{scope}'s " if scope is not None else ""
                 raise BudgetExceeded(
                     f"budget: this call may cost ${amount:.4f} but ${spent:.4f} of {whose}${limit_usd:.2f} "
-                    f"budget is spent or reserved (ledger {os.path.basename(self.path)})",
+                    f"budget is spent or reserved (ledger {self.path})",
                     provider=f"{provider}:{model}", spent_usd=spent, limit_usd=limit_usd, estimate_usd=amount)
             cur = conn.execute(
                 "INSERT INTO reservations (ts, request_id, provider, model, amount, pid, host, scope, user, charge) "
@@ -283,6 +324,7 @@ class Ledger:
                                                 self._host, scope, user, int(charge)))
             return Reservation(amount=amount, id=cur.lastrowid)
 
+    @_guarded
     def release(self, reservation: Reservation | None) -> None:
         """Drop ``reservation`` without recording anything (another budget records the attempt)."""
         if reservation is None or reservation.id is None:
@@ -290,6 +332,7 @@ class Ledger:
         with self._write() as conn:
             conn.execute("DELETE FROM reservations WHERE id = ?", (reservation.id,))
 
+    @_guarded
     def settle(self, reservation: Reservation | None, entry: LedgerEntry) -> None:
         """Drop ``reservation`` and append ``entry`` in one transaction: spend is never counted
         twice or not at all, even by another process reading in between."""
@@ -334,11 +377,13 @@ class Ledger:
 
     # -- reading -----------------------------------------------------------------------------
 
+    @_guarded
     def spent(self, since: dt.datetime | dt.date | str | float | None = None, *, user: str | None = None) -> float:
         """Dollars recorded (plus those reserved by calls in flight) since ``since``; with ``user``, that
         user's alone."""
         return self._spent(self._conn(), _ts(since), user)
 
+    @_guarded
     def entries(self, *, request_id: str | None = None, since: dt.datetime | dt.date | str | float | None = None,
                 until: dt.datetime | dt.date | str | float | None = None) -> list[LedgerEntry]:
         """Attempts in the order they were written."""
@@ -350,11 +395,15 @@ class Ledger:
         cur = self._conn().execute(
             "SELECT id, ts, request_id, provider, model, operation, n, size, attempt, status, error, message, "
             f"cost_usd, cost_source, latency_s, seeds, user FROM attempts {clause} ORDER BY id", args)
-        return [LedgerEntry(id=r[0], ts=r[1], request_id=r[2], provider=r[3], model=r[4], operation=r[5], n=r[6],
-                            size=r[7], attempt=r[8], status=r[9], error=r[10], message=r[11], cost_usd=r[12],
-                            cost_source=r[13], latency_s=r[14], seeds=json.loads(r[15] or "[]"), user=r[16])
-                for r in cur.fetchall()]
+        try:
+            return [LedgerEntry(id=r[0], ts=r[1], request_id=r[2], provider=r[3], model=r[4], operation=r[5], n=r[6],
+                                size=r[7], attempt=r[8], status=r[9], error=r[10], message=r[11], cost_usd=r[12],
+                                cost_source=r[13], latency_s=r[14], seeds=json.loads(r[15] or "[]"), user=r[16])
+                    for r in cur.fetchall()]
+        except (TypeError, ValueError) as exc:  # a row no imagegen wrote: seeds that are not JSON, ...
+            raise self._unusable(exc) from None
 
+    @_guarded
     def summary(self, by: Sequence[str] = _DEFAULT_GROUPS, *, since: dt.datetime | dt.date | str | float | None = None,
                 until: dt.datetime | dt.date | str | float | None = None) -> list[LedgerTotal]:
         """Totals grouped by any of "provider", "model", "day" (UTC) and "user", sorted by those keys."""
@@ -382,6 +431,7 @@ class Ledger:
                                    user=named.get("user")))
         return out
 
+    @_guarded
     def to_csv(self, dest: str | os.PathLike[str] | IO[str], *,
                since: dt.datetime | dt.date | str | float | None = None,
                until: dt.datetime | dt.date | str | float | None = None) -> int:
@@ -425,7 +475,7 @@ def _where(since: Any, until: Any) -> tuple[list[str], list[Any]]:
     if (lo := _ts(since)) is not None:
         where.append("ts >= ?")
         args.append(lo)
-    if (hi := _ts(until)) is not None:
+    if (hi := _ts(until, "until")) is not None:
         where.append("ts < ?")
         args.append(hi)
     return where, args

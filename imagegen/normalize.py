@@ -108,31 +108,32 @@ def _honoured(params: GenerateParams, caps: Capabilities, provider: str,
             kept[name] = value
             continue
         if capability not in caps.supports:
-            _unsupported(params, warnings, name, f"{provider} does not support {name}; ignoring {value!r}",
+            _unsupported(params, warnings, name, f"{provider} does not support {name}", f"ignoring {value!r}",
                          provider)
             continue
         allowed = caps.qualities if name == "quality" else caps.styles if name == "style" else None
         if allowed is not None and value not in allowed:
             _unsupported(params, warnings, name, f"{value!r} is not a {name} {provider} offers "
-                         f"(allowed: {', '.join(sorted(allowed))}); ignoring it", provider)
+                         f"(allowed: {', '.join(sorted(allowed))})", "ignoring it", provider)
             continue
         kept[name] = value
     return kept
 
 
-def _unsupported(params: GenerateParams, warnings: list[GenerationWarning], name: str, message: str,
-                 provider: str) -> None:
+def _unsupported(params: GenerateParams, warnings: list[GenerationWarning], name: str, problem: str,
+                 consequence: str, provider: str) -> None:
+    """``problem`` refused under ``unsupported="error"``; else a warning that also says what follows from it."""
     if params.unsupported == "error":
-        raise UnsupportedFeature(f"{name}: {message}", field=name, provider=provider)
-    warnings.append(GenerationWarning(f"{name}: {message}", kind="unsupported", field=name))
+        raise UnsupportedFeature(f"{name}: {problem} (unsupported='error')", field=name, provider=provider)
+    warnings.append(GenerationWarning(f"{name}: {problem}; {consequence}", kind="unsupported", field=name))
 
 
 def _seeds(params: GenerateParams, caps: Capabilities, provider: str,
            warnings: list[GenerationWarning]) -> list[int | None]:
     if "seed" not in caps.supports:
         if params.seed is not None:
-            _unsupported(params, warnings, "seed",
-                         f"{provider} does not take seeds; images will not be reproducible", provider)
+            _unsupported(params, warnings, "seed", f"{provider} does not take seeds",
+                         "images will not be reproducible", provider)
         return [None] * params.n
     base = params.seed if params.seed is not None else secrets.randbelow(2**32)
     modulus = caps.max_seed + 1

@@ -34,12 +34,14 @@ from .errors import (
     TransientError,
     UnsupportedFeature,
 )
+from .hashing import embedding_hash, file_sha256, lora_hash, lora_sha256, model_hash, model_sha256
 from .imageio import ImageData, encode_png, sniff
 from .lifecycle import Lifecycle, Status, check_lifecycle
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
-from .scrub import REDACTED, redact, scrub, scrub_error
+from .scrub import REDACTED, guard_logs, redact, scrub, scrub_error, scrub_object
+from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
     "OPERATIONS",
@@ -58,11 +60,14 @@ __all__ = [
     "GeneratedImage",
     "GenerationWarning",
     "Hires",
+    "HiresSettings",
     "ImageData",
     "ImageGenError",
+    "ImageSettings",
     "InvalidRequest",
     "Lifecycle",
     "LoRA",
+    "ModelRef",
     "Operation",
     "ProgressCallback",
     "ProgressEvent",
@@ -78,12 +83,20 @@ __all__ = [
     "WarningKind",
     "check_lifecycle",
     "check_timeout",
+    "embedding_hash",
     "encode_png",
+    "file_sha256",
     "gather_calls",
+    "guard_logs",
+    "lora_hash",
+    "lora_sha256",
+    "model_hash",
+    "model_sha256",
     "redact",
     "retry_after_seconds",
     "scrub",
     "scrub_error",
+    "scrub_object",
     "sniff",
     "spec_version",
 ]
@@ -178,12 +191,18 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One step of work inside a provider call (denoising steps locally, attempts remotely)."""
+    """One step of work inside a provider call, for a progress display.
+
+    ``stage`` names the phase: ``"import"`` (heavy libraries on first use; ``detail`` says which),
+    ``"load"`` (a model's weights), ``"denoise"`` (``step`` of ``total``), ``"generate"`` (a remote call
+    answered); any other name is shown as it is. ``total`` is 0 where the length is unknown.
+    """
 
     stage: str
     step: int
     total: int
     image_index: int = 0
+    detail: str = ""
 
 
 ProgressCallback = Callable[[ProgressEvent], None]

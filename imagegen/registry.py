@@ -16,7 +16,7 @@ from typing import Any
 from .errors import InvalidRequest, ProviderUnavailable
 from .provider import Provider, spec_version
 
-__all__ = ["ProviderSpec", "default_provider_spec", "parse_spec", "providers", "register_provider",
+__all__ = ["ProviderSpec", "default_provider_spec", "parse_spec", "provider_chain", "providers", "register_provider",
            "resolve_provider", "spec_of"]
 
 GROUP = "imagegen.providers"
@@ -74,6 +74,22 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     if not name:
         raise InvalidRequest(f"provider: {spec!r} has no provider name before ':'", field="provider")
     return name, (model if sep and model else None)
+
+
+def provider_chain(value: Any) -> list[ProviderSpec]:
+    """``value`` (one spec, a provider instance, or a list of them) as a checked chain; anything else (a
+    number, ``None`` in the list, a spec without a name) is an ``InvalidRequest`` naming ``provider``."""
+    items = [value] if isinstance(value, (str, Provider)) else value
+    if not isinstance(items, (list, tuple)):
+        raise InvalidRequest(f"provider: expected 'name:model', a Provider instance or a list of them; got "
+                             f"{type(value).__name__}", field="provider")
+    for item in items:
+        if isinstance(item, str):
+            parse_spec(item)
+        elif not isinstance(item, Provider):
+            raise InvalidRequest(f"provider: expected 'name:model' or a Provider instance in the chain; got "
+                                 f"{type(item).__name__}", field="provider")
+    return list(items)
 
 
 def _factory(name: str) -> ProviderFactory:

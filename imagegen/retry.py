@@ -4,7 +4,8 @@ Only ``RateLimited`` and ``TransientError`` are retried. Waits are exponential b
 jitter (a uniform draw in ``[0, min(max_wait, initial * multiplier**k)]``), except after a
 ``RateLimited`` that says how long to wait: then it waits that long. Tries stop at ``attempts`` or
 when the next wait would end past ``total_timeout``, whichever comes first, and the last error is
-raised so a ``Client`` can fall back to the next provider.
+raised so a ``Client`` can fall back to the next provider. A ``Client`` also cuts an attempt that is
+still running when ``total_timeout`` is up (a ``TransientError``), so a hung call cannot outlast it.
 
 ``sleep`` and ``clock`` are injectable so tests (yours too) never wait for real::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -37,15 +39,17 @@ class RetryPolicy:
     """How often and how patiently one provider call is retried.
 
     ``attempts`` counts every try, the first included (1 = no retries). ``total_timeout`` bounds
-    the tries and waits of one call together (None = no bound). A ``Retry-After`` longer than
-    ``max_retry_after`` ends the retries at once, so a fallback provider can take over.
+    the tries and waits of one call together, a hung try included (None, the default: no bound; a
+    cloud call cut off mid-way may still be billed, and a local model on a CPU can take minutes, so
+    choose it knowingly). A ``Retry-After`` longer than ``max_retry_after`` ends the retries at once,
+    so a fallback provider can take over.
     """
 
     attempts: int = 3
     initial: float = 0.5
     multiplier: float = 2.0
     max_wait: float = 20.0
-    total_timeout: float | None = 120.0
+    total_timeout: float | None = None
     max_retry_after: float = 60.0
     sleep: Sleep = field(default=asyncio.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
@@ -57,12 +61,14 @@ class RetryPolicy:
                                  field="retry")
         for name in ("initial", "multiplier", "max_wait", "max_retry_after"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise InvalidRequest(f"retry.{name}: must be a number >= 0; got {value!r}", field="retry")
-        if self.total_timeout is not None and (not isinstance(self.total_timeout, (int, float))
-                                               or self.total_timeout <= 0):
-            raise InvalidRequest(f"retry.total_timeout: must be > 0 seconds or None; got {self.total_timeout!r}",
-                                 field="retry")
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value < 0):
+                raise InvalidRequest(f"retry.{name}: must be a finite number >= 0; got {value!r}", field="retry")
+        total = self.total_timeout
+        if total is not None and (isinstance(total, bool) or not isinstance(total, (int, float))
+                                  or not math.isfinite(total) or total <= 0):
+            raise InvalidRequest(f"retry.total_timeout: must be a finite number of seconds > 0, or None; got "
+                                 f"{total!r}", field="retry")
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .errors import InvalidRequest
+from .checks import check_real, shown
+from .errors import ImageGenError, InvalidRequest
 from .result import GeneratedImage, GenerationResult
 
 __all__ = ["Scorer", "check_select", "score", "scorer_name", "select_best"]
@@ -22,15 +23,24 @@ Scorer = Callable[[list[GeneratedImage], str], Sequence[float] | Awaitable[Seque
 
 
 async def score(scorer: Scorer, images: list[GeneratedImage], prompt: str) -> list[float]:
-    """``scorer``'s scores for ``images``, one float per image, or an ``InvalidRequest`` saying why not."""
+    """``scorer``'s scores for ``images``, one finite float per image, or an ``InvalidRequest`` (field
+    ``scorer``) saying why not: it raised, or returned text, NaN or the wrong count."""
     out: Any
-    if inspect.iscoroutinefunction(scorer):
-        out = await scorer(images, prompt)
-    else:
-        out = await asyncio.to_thread(scorer, images, prompt)
-        if inspect.isawaitable(out):
-            out = await out
-    scores = [float(s) for s in out]
+    try:
+        if inspect.iscoroutinefunction(scorer):
+            out = await scorer(images, prompt)
+        else:
+            out = await asyncio.to_thread(scorer, images, prompt)
+            if inspect.isawaitable(out):
+                out = await out
+    except ImageGenError:
+        raise
+    except Exception as exc:  # the scorer's own failure, said as such (the caller keeps the images)
+        raise InvalidRequest(f"scorer: raised {type(exc).__name__}: {exc}", field="scorer") from exc
+    if isinstance(out, (str, bytes, Mapping)) or not isinstance(out, Iterable):
+        raise InvalidRequest(f"scorer: must return one number per image; got {type(out).__name__} {shown(out)}",
+                             field="scorer")
+    scores = [check_real(s, "scorer") for s in out]
     if len(scores) != len(images):
         raise InvalidRequest(f"scorer: returned {len(scores)} scores for {len(images)} images; it must return "
                              "one score per image", field="scorer")

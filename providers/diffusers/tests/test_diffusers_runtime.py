@@ -163,7 +163,22 @@ def test_the_event_loop_stays_free_while_an_image_is_made(tiny):
 def test_each_denoising_step_is_a_progress_event(tiny):
     events = []
     asyncio.run(DiffusersProvider(str(tiny.sd1)).generate(request(progress=events.append, index=2)))
-    assert [(e.stage, e.step, e.total, e.image_index) for e in events] == [("denoise", i, 4, 2) for i in range(1, 5)]
+    assert [(e.stage, e.step, e.total, e.image_index) for e in events if e.stage == "denoise"] == [
+        ("denoise", i, 4, 2) for i in range(1, 5)]
+
+
+def test_loading_the_model_is_a_progress_phase_of_its_own_only_when_it_loads(tiny):
+    provider = DiffusersProvider(str(tiny.sd1), cache=PipelineCache(1))
+    cold: list = []
+    asyncio.run(provider.generate(request(progress=cold.append, steps=1)))
+    warm: list = []
+    asyncio.run(provider.generate(request(progress=warm.append, steps=1)))
+    assert [(e.stage, e.detail) for e in cold] == [("load", provider_label(provider)), ("denoise", "")]
+    assert [e.stage for e in warm] == ["denoise"]
+
+
+def provider_label(provider: DiffusersProvider) -> str:
+    return f"{provider.name}:{provider.model}"
 
 
 def test_progress_of_a_split_call_names_the_first_image_of_each_batch(tiny):
@@ -186,7 +201,7 @@ def test_setting_cancel_stops_at_the_next_step_and_raises(tiny):
 
     with pytest.raises(Cancelled, match="step 3 of 4"):
         asyncio.run(DiffusersProvider(str(tiny.sd1)).generate(request(progress=progress, cancel=cancel)))
-    assert [e.step for e in events] == [1, 2]
+    assert [e.step for e in events if e.stage == "denoise"] == [1, 2]
 
 
 def test_a_request_cancelled_before_it_starts_makes_nothing(tiny):

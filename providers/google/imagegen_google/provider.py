@@ -34,6 +34,7 @@ from imagegen.provider import (
     check_lifecycle,
     check_timeout,
     gather_calls,
+    guard_logs,
     scrub,
     scrub_error,
     sniff,
@@ -208,6 +209,7 @@ class GoogleProvider:
         from google import genai
         from google.genai import types
 
+        guard_logs(self._api_key)  # the SDK's and httpx's loggers echo requests, headers and URLs at DEBUG
         settings = {k: v for k, v in self._explicit.items() if v is not None}
         if self.vertexai and "api_key" not in settings:
             # Pass the environment's project/location on as explicit: the SDK treats a custom base URL
@@ -302,10 +304,11 @@ class GoogleProvider:
         except ImageGenError:
             raise
         except Exception as exc:
-            # The SDK's message may quote the request; keep the cause for tracebacks, minus any key.
-            scrub_error(exc, [self._api_key])
+            # The SDK's message may quote the request; keep the cause for tracebacks, minus any key (and
+            # minus its response object: read what the mapping needs from it first).
             label = f"google:{self.model}"
             mapped = map_error(exc, label=label, secrets=[self._api_key])
+            scrub_error(exc, [self._api_key])
             if mapped is None and isinstance(exc, ValueError):  # the SDK's own checks of a request
                 mapped = InvalidRequest(f"google-genai refused the request: {scrub(str(exc), [self._api_key])}",
                                         provider=label)

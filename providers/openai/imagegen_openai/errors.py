@@ -2,12 +2,17 @@
 
 | what happened | imagegen error |
 | --- | --- |
-| 429 (rate limit or quota) | ``RateLimited``, ``retry_after`` from ``retry-after-ms`` / ``retry-after`` |
+| 429 ``insufficient_quota`` (no credit left) | ``ProviderUnavailable``: never retried; a fallback takes over |
+| 429 (rate limit) | ``RateLimited``, ``retry_after`` from ``retry-after-ms`` / ``retry-after`` |
 | 500-599, 408, 409, timeouts, connection errors, a truncated or non-JSON body, invalid base64 | ``TransientError`` |
 | 400 with a content-policy code (``content_policy_violation``, ``moderation_blocked``) | ``ContentPolicyError`` |
 | 401, 403 | ``AuthenticationError`` |
 | 404 ``model_not_found``, or a 4xx saying the model is gone | ``ProviderUnavailable`` naming it (a chain falls back) |
 | any other 4xx | ``InvalidRequest`` with the API's message (and ``field`` from its ``param``) |
+
+OpenAI answers a used-up quota with 429 and ``"type"``/``"code"`` ``insufficient_quota``, "You exceeded your
+current quota, please check your plan and billing details" (https://platform.openai.com/docs/guides/error-codes/api-errors,
+checked 2026-12-02).
 
 Messages never carry an API key: known secrets and anything shaped like a key are cut out (imagegen's
 one scrubber), from our messages and from the SDK exception kept as ``__cause__``.
@@ -98,6 +103,9 @@ def _status_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenEr
     if request_id:
         message += f" (request id {request_id})"
     answer: dict[str, Any] = {"status": status, "code": code, "provider_request_id": request_id, "provider": label}
+    if status == 429 and "insufficient_quota" in (code, getattr(exc, "type", None)):
+        return ProviderUnavailable(f"{message} (the account's quota is used up: add credit in OpenAI's billing "
+                                   "settings; retrying cannot help)", **answer)
     if status == 429:
         headers = getattr(getattr(exc, "response", None), "headers", None)
         return RateLimited(message, retry_after=retry_after_seconds(headers), **answer)

@@ -40,6 +40,7 @@ from imagegen.provider import (
     TransientError,
     check_lifecycle,
     check_timeout,
+    guard_logs,
     scrub,
     scrub_error,
 )
@@ -246,6 +247,8 @@ class OpenAIProvider:
         self._api_key = key
         import openai
 
+        guard_logs(key)  # the SDK's and httpx's loggers echo options, headers and URLs at DEBUG/INFO
+
         settings: dict[str, Any] = {"api_key": key, "max_retries": 0}  # one retry layer: imagegen's
         if self.base_url:
             settings["base_url"] = self.base_url
@@ -389,7 +392,8 @@ class OpenAIProvider:
             mapped = map_error(exc, label=self.label, secrets=secrets)
             if mapped is None:
                 raise
-            scrub_error(exc, secrets)
+            scrub_error(exc, secrets)  # the SDK's exception, kept as the cause: text cleaned, request/response gone
+            scrub_error(mapped, secrets)  # its code and request id came from the answer too
             raise mapped from exc
 
     async def _read(self, body: Any, asked: int) -> _Outcome:
