@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -351,6 +352,14 @@ def _offline_and_single_threaded() -> None:
 
     huggingface_hub.constants.HF_HUB_OFFLINE = True
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _hash_cache_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Model hashes computed by tests are cached in the session's temp folder, not the user's cache."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IMAGEGEN_HASH_CACHE", str(tmp_path_factory.mktemp("hash-cache") / "hashes.json"))
+        yield
 
 
 @pytest.fixture(scope="session")
