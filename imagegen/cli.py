@@ -30,12 +30,13 @@ from .params import OPERATIONS
 from .provider import Capabilities, Provider
 from .registry import providers as installed_providers
 from .registry import resolve_provider
-from .result import GenerationResult, format_usd
+from .result import GenerationResult, GenerationWarning, format_usd
 from .retry import RetryPolicy
 from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
     from .compare import Comparison
+    from .replay import Replay
 
 __all__ = ["app", "main", "provider_matrix"]
 
@@ -197,7 +198,9 @@ def generate(
     budget: Annotated[float | None, Opt(help="refuse calls that would spend more than this many USD")] = None,
     ledger: Annotated[Path | None, Opt(help="cost ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
     no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
-    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image")] = None,
+    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image, from any tool")] = None,
+    model_dir: Annotated[list[Path] | None, Opt("--model-dir", help="folder to find --replay's checkpoint, LoRAs, "
+                                                                     "VAE and embeddings in; repeatable")] = None,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
     progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
@@ -220,8 +223,17 @@ def generate(
         params["provider_options"] = parse_options(option)
     specs = list(provider or [])
     original = None
+    replayed: Replay | None = None
+    if model_dir and replay is None:
+        fail("--model-dir", "only --replay looks models up by name; give --replay IMAGE too")
+    given_fields = set(params)
     if replay is not None:
-        prompt, specs, params, original = replay_request(replay, prompt, specs, params)
+        replayed = replay_request(replay, prompt, specs, params, model_dir or [])
+        prompt = prompt if prompt is not None else replayed.prompt
+        if not specs and replayed.spec:
+            specs = [replayed.spec]
+        params = {**replayed.params, **params}
+        original = replay if replayed.exact else None
     if prompt is None or not prompt.strip():
         fail("PROMPT", "give a prompt (or --replay IMAGE)")
     scorer = None
@@ -240,7 +252,7 @@ def generate(
         client = make_client(watch_all(display, specs), budget, ledger_path(ledger, no_ledger), display)
         try:
             t0 = time.perf_counter()
-            result = client.generate(prompt, params, select=select, scorer=scorer)
+            result = generate_replayed(client, prompt, params, replayed, given_fields, select=select, scorer=scorer)
             elapsed = time.perf_counter() - t0
         finally:
             client.close()
@@ -306,28 +318,56 @@ def hires_spec(amount: str | None, upscaler: str | None, strength: float | None,
     return {**spec, **{k: v for k, v in extra.items() if v is not None}}
 
 
-def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any]
-                   ) -> tuple[str | None, list[str], dict[str, Any], Path]:
-    """The prompt, provider and params recorded in ``path``; options given on the command line win."""
+def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any],
+                   model_dirs: Sequence[Path]) -> Replay:
+    """How to remake the image at ``path`` (``imagegen.replay``); the options given on the command line win."""
     from .metadata import read_metadata
+    from .replay import plan_replay
 
     if not path.is_file():
         fail("--replay", f"no such file: {path}")
+    for folder in model_dirs:
+        if not folder.is_dir():
+            fail("--model-dir", f"no such folder: {folder}")
     try:
         meta = read_metadata(str(path))
     except Exception as exc:  # not an image Pillow can read
         fail("--replay", f"cannot read {path}: {exc}")
     if meta.source == "none":
-        fail("--replay", f"{path} carries no imagegen or A1111 metadata")
-    operation = meta.params.get("operation")
+        fail("--replay", f"{path} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                         "Fooocus or NovelAI)")
+    planned = plan_replay(meta, model_dirs=[str(d) for d in model_dirs])
+    operation = planned.params.get("operation")
     if operation not in (None, "txt2img") and "image" not in params:
         fail("--replay", f"{path} was made with {operation}; pass its input with --image (and --mask)")
-    replayed = meta.replay_params()
-    if not specs:
-        if meta.spec is None:
-            fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
-        specs = [meta.spec]
-    return prompt or meta.prompt, specs, {**replayed, **params}, path
+    if not (prompt or planned.prompt):
+        fail("--replay", f"{path} records no prompt; give one")
+    if not specs and planned.spec is None and planned.exact:
+        fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
+    return planned
+
+
+def generate_replayed(client: Client, prompt: str, params: dict[str, Any], replayed: Replay | None,
+                      given: set[str], **kwargs: Any) -> GenerationResult:
+    """``client.generate``; for a replay of another tool's image, a setting taken from the image (not one of the
+    ``given`` options) that the provider refuses before anything is sent (an ``InvalidRequest`` naming it) is
+    dropped with a warning, and the request made without it."""
+    warnings = list(replayed.warnings) if replayed is not None else []
+    dropped: set[str] = set()
+    while True:
+        try:
+            result = client.generate(prompt, params, **kwargs)
+        except errors.InvalidRequest as exc:
+            field = (exc.field or "").split(".")[0]
+            if replayed is None or replayed.exact or field not in replayed.params or field in given | dropped:
+                raise
+            dropped.add(field)
+            params = {k: v for k, v in params.items() if k != field}
+            warnings.append(GenerationWarning(f"replay: {field} {replayed.params[field]!r}: {exc.message}; dropped",
+                                              kind="unsupported", field=field))
+            continue
+        result.warnings[:0] = warnings
+        return result
 
 
 def _same_pixels(original: Path, new: str) -> bool:

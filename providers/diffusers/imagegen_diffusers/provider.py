@@ -46,7 +46,7 @@ from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .reporting import embedding_refs, job_settings, lora_ref, model_ref, vae_ref
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, refiner_ref, vae_ref
 from .schedulers import Sampler, resolve_sampler, sampler_names
 from .upscalers import resolve_upscaler, upscale_image
 
@@ -54,13 +54,16 @@ __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersPr
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling", "hires"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling", "hires",
+                      "refiner"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
 DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
 #: Hires fix's default denoising strength (A1111's default for its second pass).
 HIRES_STRENGTH = 0.7
+#: The share of the steps the base model denoises before an SDXL refiner takes over (A1111's "Switch at").
+REFINER_SWITCH = 0.8
 MAX_SEED = 2**64 - 1
 #: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
 OPTIONS = ("canny_low", "canny_high", "guidance_cutoff")
@@ -295,6 +298,8 @@ class DiffusersProvider:
             report["strength"] = job.strength
         if job.operation == "controlnet":
             report.update(control_model=job.control_model, control=job.control or "image")
+        if job.refiner is not None:
+            report["refiner"] = {"model": job.refiner, "switch": job.refiner_switch}
         if job.hires is not None:
             h = job.hires
             report["hires"] = {"size": f"{h.width}x{h.height}", "first_pass": f"{job.width}x{job.height}",
@@ -339,6 +344,7 @@ class DiffusersProvider:
         return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
                             scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
                             vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            refiner=refiner_ref(job.refiner, cache_dir=self.cache_dir) if job.refiner else None,
                             embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
@@ -383,6 +389,7 @@ class DiffusersProvider:
                                               "(classifier-free guidance is off at 1 or below)",
                                               field="negative_prompt"))
         hires = self._hires(req, steps, warnings)
+        refiner = self._refiner(req, info, steps, warnings)
         return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
                    steps=steps, guidance=float(guidance), guidance_cutoff=options["guidance_cutoff"],
                    negative_prompt=req.negative_prompt, sampler=sampler,
@@ -391,10 +398,30 @@ class DiffusersProvider:
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
                    prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
                    embeddings=resolve_embeddings(req.embeddings), vae=req.vae or self.vae, tiling=req.tiling,
-                   hires=hires,
+                   hires=hires, refiner=refiner,
+                   refiner_switch=req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH,
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)
+
+    def _refiner(self, req: ProviderRequest, info: ModelInfo, steps: int,
+                 warnings: list[GenerationWarning]) -> str | None:
+        """The refiner to use, checked before any work: an SDXL base, txt2img, a step left on each side."""
+        if req.refiner is None:
+            return None
+        if info.family != "sdxl":
+            raise InvalidRequest(f"refiner: a refiner takes over from an SDXL base model; this is an "
+                                 f"{info.family_name} model", field="refiner")
+        if req.operation != "txt2img":
+            warnings.append(GenerationWarning(f"refiner: the refiner takes over a txt2img run; ignored for "
+                                              f"{req.operation}", kind="unsupported", field="refiner"))
+            return None
+        switch = req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH
+        if round(steps * switch) < 1 or round(steps * switch) >= steps:
+            raise InvalidRequest(f"refiner_switch: {switch:g} of {steps} steps leaves no step for the base model or "
+                                 "none for the refiner; give more steps or another switch point",
+                                 field="refiner_switch")
+        return req.refiner
 
     def _hires(self, req: ProviderRequest, steps: int, warnings: list[GenerationWarning]) -> HiresPass | None:
         """Hires fix resolved against this model: the target size on its grid, A1111's defaults for the rest
