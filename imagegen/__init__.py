@@ -29,6 +29,7 @@ from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, Pr
 from .registry import providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
+from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
     "DEFAULT_FALLBACK",
@@ -46,13 +47,16 @@ __all__ = [
     "GeneratedImage",
     "GenerationResult",
     "GenerationWarning",
+    "HiresSettings",
     "ImageGenError",
     "ImageMetadata",
+    "ImageSettings",
     "InvalidRequest",
     "Ledger",
     "LedgerEntry",
     "LedgerTotal",
     "LoRA",
+    "ModelRef",
     "ProgressEvent",
     "Prompt",
     "Provider",

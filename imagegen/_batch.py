@@ -16,6 +16,7 @@ all together (they are the best of one run of n).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -24,6 +25,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
 from ._assemble import Partial, check_partial
 from .errors import ImageGenError, InvalidRequest
 from .imageio import ImageData
@@ -31,6 +34,7 @@ from .params import GenerateParams, build_params
 from .prompt import prompt_request
 from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .scoring import Scorer, check_select
+from .settings import ImageSettings
 
 if TYPE_CHECKING:
     from .client import Client
@@ -242,9 +246,12 @@ def _load(path: str) -> GeneratedImage:
     for key in ("width", "height"):
         info.pop(key, None)
     info["path"] = path
+    settings = None
+    with contextlib.suppress(ValidationError, TypeError):
+        settings = ImageSettings.model_validate(info.pop("settings", None))
     return GeneratedImage(data=base.data, mime=base.mime, width=base.width, height=base.height,
                           seed=seed if isinstance(seed, int) else None, revised_prompt=info.pop("revised_prompt", None),
-                          info=info)
+                          info=info, settings=settings)
 
 
 def from_disk(prompt: str, paths: list[str]) -> GenerationResult:

@@ -26,7 +26,7 @@ from .params import GenerateParams
 from .provider import Provider, ProviderRequest, ProviderResponse
 from .result import Attempt, AttemptStatus, Cost, CostSource, GenerationResult, GenerationWarning
 from .retry import RetryPolicy, retrying
-from .scrub import scrub_error
+from .scrub import LazySecrets, scrub_error, scrub_object
 
 __all__ = ["Calls", "Recorder", "Run", "Settings", "skipped"]
 
@@ -172,6 +172,9 @@ class Calls:
             if error is not raw:
                 raise error from raw
             raise
+        # What the provider sent back (revised prompts, warnings, usage) may echo its key: clean it before
+        # it reaches the result, the ledger, a PNG chunk or the CLI's JSON.
+        scrub_object(response, secrets.held if isinstance(secrets, LazySecrets) else list(secrets))
         self._record(provider, req, run, secrets, number, "ok", time.perf_counter() - t0, response=response,
                      holds=holds)
         return response

@@ -31,11 +31,13 @@ from .params import OPERATIONS
 from .provider import Capabilities, Provider
 from .registry import providers as installed_providers
 from .registry import resolve_provider
-from .result import GenerationResult, format_usd
+from .result import GenerationResult, GenerationWarning, format_usd
 from .retry import RetryPolicy
+from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
     from .compare import Comparison
+    from .replay import Replay
 
 __all__ = ["app", "main", "provider_matrix"]
 
@@ -55,7 +57,10 @@ OPTION_OF = {"size": "--size", "n": "-n/--num-images", "seed": "--seed", "steps"
              "quality": "--quality", "style": "--style", "size_policy": "--size-policy",
              "provider_options": "--option", "provider": "--provider", "budget_usd": "--budget",
              "select": "--select", "model": "--clip", "seeds": "--seeds", "prompt": "PROMPT", "ledger": "--ledger",
-             "unsupported": "--unsupported"}
+             "unsupported": "--unsupported", "prompt_syntax": "--prompt-syntax", "clip_skip": "--clip-skip",
+             "embeddings": "--embedding", "hires": "--hires", "refiner": "--refiner",
+             "refiner_switch": "--refiner-switch", "vae": "--vae", "tiling": "--tiling", "scale": "--scale",
+             "upscaler": "--upscaler"}
 
 
 class CliError(Exception):
@@ -176,6 +181,17 @@ def generate(
     quality: Annotated[str | None, Opt(help="provider quality, e.g. hd")] = None,
     style: Annotated[str | None, Opt(help="provider style, e.g. vivid")] = None,
     size_policy: Annotated[str | None, Opt("--size-policy", help="nearest | exact | strict")] = None,
+    prompt_syntax: Annotated[str | None, Opt("--prompt-syntax", help="a1111 (weights, BREAK) | plain")] = None,
+    clip_skip: Annotated[int | None, Opt("--clip-skip", help="A1111's clip skip: 1 = last layer")] = None,
+    embedding: Annotated[list[str] | None, Opt("--embedding", help="embedding file or folder; repeatable")] = None,
+    hires: Annotated[str | None, Opt(help='hires fix: a scale ("2") or a size ("1024x1536")')] = None,
+    hires_upscaler: Annotated[str | None, Opt("--hires-upscaler", help="latent | lanczos | ... | model file")] = None,
+    hires_strength: Annotated[float | None, Opt("--hires-strength", help="second pass denoising, 0..1")] = None,
+    hires_steps: Annotated[int | None, Opt("--hires-steps", help="second pass steps")] = None,
+    refiner: Annotated[str | None, Opt(help="SDXL refiner: folder, hub id or file")] = None,
+    refiner_switch: Annotated[float | None, Opt("--refiner-switch", help="share of steps before the refiner")] = None,
+    vae: Annotated[str | None, Opt(help="VAE to use instead of the model's: folder, hub id or file")] = None,
+    tiling: Annotated[bool, Opt("--tiling", help="seamless tiling (wraps at the edges)")] = False,
     option: Annotated[list[str] | None, Opt("--option", help="provider option KEY=VALUE; repeatable")] = None,
     unsupported: Annotated[str | None, Opt(help="warn | error: what a parameter the provider ignores does")] = None,
     select: Annotated[int | None, Opt(help="keep the best K of the n images (needs --clip)")] = None,
@@ -183,7 +199,9 @@ def generate(
     budget: Annotated[float | None, Opt(help="refuse calls that would spend more than this many USD")] = None,
     ledger: Annotated[Path | None, Opt(help="cost ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
     no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
-    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image")] = None,
+    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image, from any tool")] = None,
+    model_dir: Annotated[list[Path] | None, Opt("--model-dir", help="folder to find --replay's checkpoint, LoRAs, "
+                                                                     "VAE and embeddings in; repeatable")] = None,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
     progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
@@ -192,16 +210,31 @@ def generate(
     given = {"size": size, "n": n, "seed": seed, "steps": steps, "guidance": guidance, "negative_prompt": negative,
              "scheduler": scheduler, "image": image, "mask": mask, "strength": strength, "control": control,
              "control_image": control_image, "control_model": control_model, "control_scale": control_scale,
-             "quality": quality, "style": style, "size_policy": size_policy, "unsupported": unsupported}
+             "quality": quality, "style": style, "size_policy": size_policy, "unsupported": unsupported,
+             "prompt_syntax": prompt_syntax, "clip_skip": clip_skip, "refiner": refiner,
+             "refiner_switch": refiner_switch, "vae": vae, "tiling": tiling or None}
     params: dict[str, Any] = {k: (str(v) if isinstance(v, Path) else v) for k, v in given.items() if v is not None}
+    if embedding:
+        params["embeddings"] = list(embedding)
+    if hires is not None or hires_upscaler or hires_strength is not None or hires_steps is not None:
+        params["hires"] = hires_spec(hires, hires_upscaler, hires_strength, hires_steps)
     if lora:
         params["loras"] = list(lora)
     if option:
         params["provider_options"] = parse_options(option)
     specs = list(provider or [])
     original = None
+    replayed: Replay | None = None
+    if model_dir and replay is None:
+        fail("--model-dir", "only --replay looks models up by name; give --replay IMAGE too")
+    given_fields = set(params)
     if replay is not None:
-        prompt, specs, params, original = replay_request(replay, prompt, specs, params)
+        replayed = replay_request(replay, prompt, specs, params, model_dir or [])
+        prompt = prompt if prompt is not None else replayed.prompt
+        if not specs and replayed.spec:
+            specs = [replayed.spec]
+        params = {**replayed.params, **params}
+        original = replay if replayed.exact else None
     if prompt is None or not prompt.strip():
         fail("PROMPT", "give a prompt (or --replay IMAGE)")
     scorer = None
@@ -220,7 +253,7 @@ def generate(
         client = make_client(watch_all(display, specs), budget, ledger_path(ledger, no_ledger), display)
         try:
             t0 = time.perf_counter()
-            result = client.generate(prompt, params, select=select, scorer=scorer)
+            result = generate_replayed(client, prompt, params, replayed, given_fields, select=select, scorer=scorer)
             elapsed = time.perf_counter() - t0
         finally:
             client.close()
@@ -273,28 +306,69 @@ def partial_exit(result: GenerationResult) -> int:
     return EXIT_BUDGET if any(a.status == "refused" for a in lost) else EXIT_PROVIDER
 
 
-def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any]
-                   ) -> tuple[str | None, list[str], dict[str, Any], Path]:
-    """The prompt, provider and params recorded in ``path``; options given on the command line win."""
+def hires_spec(amount: str | None, upscaler: str | None, strength: float | None, steps: int | None) -> dict[str, Any]:
+    """``--hires 2`` or ``--hires 1024x1536`` and its companions, as ``GenerateParams.hires``."""
+    if amount is None:
+        fail("--hires", "give a scale (--hires 2) or a size (--hires 1024x1536) with the other --hires-* options")
+    spec: dict[str, Any] = {}
+    try:
+        spec["scale"] = float(amount)
+    except ValueError:
+        spec["size"] = amount
+    extra = {"upscaler": upscaler, "strength": strength, "steps": steps}
+    return {**spec, **{k: v for k, v in extra.items() if v is not None}}
+
+
+def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any],
+                   model_dirs: Sequence[Path]) -> Replay:
+    """How to remake the image at ``path`` (``imagegen.replay``); the options given on the command line win."""
     from .metadata import read_metadata
+    from .replay import plan_replay
 
     if not path.is_file():
         fail("--replay", f"no such file: {path}")
+    for folder in model_dirs:
+        if not folder.is_dir():
+            fail("--model-dir", f"no such folder: {folder}")
     try:
         meta = read_metadata(str(path))
     except Exception as exc:  # not an image Pillow can read
         fail("--replay", f"cannot read {path}: {exc}")
     if meta.source == "none":
-        fail("--replay", f"{path} carries no imagegen or A1111 metadata")
-    operation = meta.params.get("operation")
+        fail("--replay", f"{path} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                         "Fooocus or NovelAI)")
+    planned = plan_replay(meta, model_dirs=[str(d) for d in model_dirs])
+    operation = planned.params.get("operation")
     if operation not in (None, "txt2img") and "image" not in params:
         fail("--replay", f"{path} was made with {operation}; pass its input with --image (and --mask)")
-    replayed = meta.replay_params()
-    if not specs:
-        if meta.spec is None:
-            fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
-        specs = [meta.spec]
-    return prompt or meta.prompt, specs, {**replayed, **params}, path
+    if not (prompt or planned.prompt):
+        fail("--replay", f"{path} records no prompt; give one")
+    if not specs and planned.spec is None and planned.exact:
+        fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
+    return planned
+
+
+def generate_replayed(client: Client, prompt: str, params: dict[str, Any], replayed: Replay | None,
+                      given: set[str], **kwargs: Any) -> GenerationResult:
+    """``client.generate``; for a replay of another tool's image, a setting taken from the image (not one of the
+    ``given`` options) that the provider refuses before anything is sent (an ``InvalidRequest`` naming it) is
+    dropped with a warning, and the request made without it."""
+    warnings = list(replayed.warnings) if replayed is not None else []
+    dropped: set[str] = set()
+    while True:
+        try:
+            result = client.generate(prompt, params, **kwargs)
+        except errors.InvalidRequest as exc:
+            field = (exc.field or "").split(".")[0]
+            if replayed is None or replayed.exact or field not in replayed.params or field in given | dropped:
+                raise
+            dropped.add(field)
+            params = {k: v for k, v in params.items() if k != field}
+            warnings.append(GenerationWarning(f"replay: {field} {replayed.params[field]!r}: {exc.message}; dropped",
+                                              kind="unsupported", field=field))
+            continue
+        result.warnings[:0] = warnings
+        return result
 
 
 def _same_pixels(original: Path, new: str) -> bool:
@@ -600,10 +674,11 @@ def costs(
 
 @app.command()
 def info(
-    image: Annotated[Path, typer.Argument(help="a PNG written by imagegen, AUTOMATIC1111 or similar")],
-    as_json: Annotated[bool, Opt("--json", help="print as JSON")] = False,
+    image: Annotated[Path, typer.Argument(help="an image written by imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                                               "Fooocus or NovelAI (PNG, JPEG or WebP)")],
+    as_json: Annotated[bool, Opt("--json", help="print one normalized record as JSON")] = False,
 ) -> None:
-    """Show how an image was made, from its metadata."""
+    """Show how an image was made, from its metadata, whichever tool wrote it."""
     from .metadata import read_metadata
 
     if not image.is_file():
@@ -613,19 +688,114 @@ def info(
     except Exception as exc:
         fail("IMAGE", f"cannot read {image}: {exc}")
     if meta.source == "none":
-        fail("IMAGE", f"{image} carries no imagegen or A1111 metadata")
+        fail("IMAGE", f"{image} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                      "Fooocus or NovelAI)")
     if as_json:
-        from dataclasses import asdict
-
-        emit_json(asdict(meta))
+        emit_json(meta.to_dict())
         return
     rows: list[tuple[str, Any]] = [("prompt", meta.prompt), ("negative prompt", meta.negative_prompt),
-                                   ("provider", meta.provider), ("model", meta.model), ("seed", meta.seed),
-                                   ("size", f"{meta.width}x{meta.height}" if meta.width else None),
+                                   ("provider", meta.provider), ("model", meta.model),
                                    ("revised prompt", meta.revised_prompt), ("from", meta.source)]
-    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in ("negative_prompt", "size")]
+    rows += settings_rows(meta.settings) if meta.settings is not None else [
+        ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
+    shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
+    if meta.settings is not None:
+        shown |= {"operation", "loras", "quality", "style"}
+    rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
-                                         for key, value in rows if value not in (None, "", [], {})])
+                                         for key, value in rows if value not in (None, "", [], {}, ())])
+
+
+def settings_rows(s: ImageSettings) -> list[tuple[str, Any]]:
+    """The settings an image was made with, one row each, named as A1111 names them."""
+    def ref(r: ModelRef | None) -> str | None:
+        return None if r is None else f"{r.name} [{r.hash}]" if r.hash else r.name
+
+    def refs(items: tuple[ModelRef, ...]) -> str:
+        return ", ".join(f"{ref(r)}" + (f" x{r.weight:g}" if r.weight is not None else "") for r in items)
+
+    hires = s.hires
+    return [("steps", s.steps), ("sampler", s.sampler), ("schedule type", s.schedule_type), ("CFG scale", s.guidance),
+            ("seed", s.seed), ("size", f"{s.width}x{s.height}" if s.width and s.height else None),
+            ("checkpoint", ref(s.model)), ("model hash", s.model.hash if s.model else None), ("VAE", ref(s.vae)),
+            ("denoising strength", s.strength), ("clip skip", s.clip_skip), ("tiling", s.tiling or None),
+            ("hires fix", hires.model_dump(exclude_none=True) if hires else None), ("LoRAs", refs(s.loras)),
+            ("embeddings", refs(s.embeddings)), ("refiner", ref(s.refiner)), ("refiner switch at", s.refiner_switch),
+            ("operation", s.operation), ("quality", s.quality), ("style", s.style),
+            *sorted(s.extra.items())]
+
+
+@app.command()
+def upscale(
+    image: Annotated[Path, typer.Argument(help="the image to enlarge")],
+    scale: Annotated[float | None, Opt(help="factor, e.g. 2")] = None,
+    size: Annotated[str | None, Opt(help='target size instead of --scale, e.g. "2048x1536"')] = None,
+    upscaler: Annotated[str, Opt(help="lanczos | nearest | latent | an upscaler model file (ESRGAN, ...)")] = "lanczos",
+    provider: Annotated[str | None, Opt("--provider", "-p", help="local provider for latent and models")] = None,
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
+    as_json: Annotated[bool, Opt("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Enlarge an image: Lanczos or nearest here, an upscaler model file or the latent upscaler through a local
+    provider (diffusers; model files need imagegen-diffusers[upscalers])."""
+    import asyncio
+
+    from .imageio import load_image
+    from .metadata import read_png_text, with_png_text
+
+    if not image.is_file():
+        fail("IMAGE", f"no such file: {image}")
+    try:
+        source = load_image(str(image), "image")
+    except errors.ImageGenError as exc:
+        fail("IMAGE", exc.message)
+    width, height = upscale_target(source.width, source.height, scale, size)
+    name = upscaler.strip().lower()
+    if name in ("lanczos", "nearest"):
+        from PIL import Image
+
+        from .imageio import encode_png
+
+        resample = Image.Resampling.LANCZOS if name == "lanczos" else Image.Resampling.NEAREST
+        data = encode_png(source.to_pil().resize((width, height), resample))
+    else:
+        from .registry import default_provider_spec
+
+        local = resolve_provider(provider or default_provider_spec())
+        hook = getattr(local, "upscale", None)
+        if hook is None:
+            fail("--upscaler", f"{local.name}:{local.model} cannot run the {upscaler!r} upscaler; use lanczos or "
+                               "nearest, or a local provider such as diffusers:imagegen-mini")
+        data = asyncio.run(hook(source, width, height, upscaler)).data
+    if source.mime == "image/png":
+        data = with_png_text(data, read_png_text(str(image)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from .files import atomic_write
+
+    path = atomic_write(str(free_path(out_dir, f"{image.stem}-{width}x{height}")), data)
+    if as_json:
+        emit_json({"file": path, "width": width, "height": height, "upscaler": upscaler})
+    else:
+        write_rows(out, ["file", "size", "upscaler"], [[path, f"{width}x{height}", upscaler]])
+
+
+def upscale_target(width: int, height: int, scale: float | None, size: str | None) -> tuple[int, int]:
+    """The size ``imagegen upscale`` makes: ``--scale`` times the image, or ``--size``."""
+    if (scale is None) == (size is None):
+        fail("--scale", "give one of --scale (e.g. 2) or --size (e.g. 2048x1536)")
+    if size is not None:
+        from .params import Size
+
+        try:
+            parsed = Size.parse(size)
+        except ValueError as exc:
+            fail("--size", str(exc))
+        if parsed.is_ratio or parsed.width is None or parsed.height is None:
+            fail("--size", f"expected pixels such as 2048x1536; got {size!r}")
+        return parsed.width, parsed.height
+    assert scale is not None
+    if not 1 < scale <= 16:
+        fail("--scale", f"expected a factor above 1 and at most 16; got {scale:g}")
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 # -- serve ------------------------------------------------------------------------------------------

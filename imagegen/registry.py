@@ -133,17 +133,24 @@ def is_local(spec: ProviderSpec) -> bool:
 
 
 def default_provider_spec() -> str:
-    """The provider used when none is named: ``IMAGEGEN_PROVIDER``, else a configured cloud key,
-    else the embedded local model."""
+    """The provider used when none is named: ``IMAGEGEN_PROVIDER``, else a configured cloud key (with
+    that provider's recommended model, its ``default_model``), else the embedded local model."""
     if env := os.environ.get("IMAGEGEN_PROVIDER"):
         return env
     installed = set(_installed()) | set(_registered)
     if os.environ.get("OPENAI_API_KEY") and "openai" in installed:
-        return "openai:gpt-image-1"
+        return _recommended("openai")
     if (os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")) and "google" in installed:
-        return "google:gemini-2.5-flash-image"
+        return _recommended("google")
     if "diffusers" in installed:
         return EMBEDDED_MODEL
     raise ProviderUnavailable(
         "no provider given and none configured: pass provider='name:model', set IMAGEGEN_PROVIDER, or "
         "`pip install imagegen-diffusers` for the embedded offline model")
+
+
+def _recommended(name: str) -> str:
+    """``name:model`` with the model the provider recommends today (its factory's ``default_model``, which
+    the provider derives from its lifecycle data), or just ``name`` when it names none."""
+    model = getattr(_factory(name), "default_model", None)
+    return f"{name}:{model}" if isinstance(model, str) and model else name

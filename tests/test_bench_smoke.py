@@ -66,6 +66,13 @@ def test_local_overhead_prints_its_ratios(tmp_path):
     assert "cold fresh process (imports + load + first call), diffusers" in stdout
 
 
+def test_hash_cache_bench_reports_cold_against_warm(tmp_path):
+    stdout, report = run_bench("hash_cache.py", "--size-mb", "2", "--rounds", "2", tmp_path=tmp_path)
+    assert set(report["median_s"]) == {"cold", "warm", "warm, new process"}
+    assert set(report["ratios"]) == {"cold / warm", "cold / warm, new process", "cold MB/s"}
+    assert "| warm, new process |" in stdout
+
+
 def test_gpu_bench_tiny_runs_on_cpu_and_counts_unet_flops(tmp_path):
     pytest.importorskip("diffusers")
     stdout, report = run_bench("gpu.py", "--tiny", "--batches", "1", "--variants", "fp32,presets",

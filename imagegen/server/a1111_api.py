@@ -19,14 +19,16 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._version import __version__
 from ..errors import ImageGenError, InvalidRequest
 from ..imageio import ImageData, encode_png
-from ..metadata import a1111_parameters, parse_parameters, read_png_text
+from ..metadata import a1111_parameters, image_settings, parse_parameters, read_png_text
 from ..params import GenerateParams, build_params
 from ..result import GenerationResult
+from ..settings import ModelRef
 from .images import decode_b64_image, encode_image
 from .service import Chain, Service, cost_header, per_image_cost, run_until_disconnected
 
@@ -319,7 +321,10 @@ async def _generate(request: Request, model: type[Txt2ImgRequest]) -> Any:
     body = await _json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("body: expected a JSON object", field="body")
-    req = model.model_validate(body)
+    try:
+        req = model.model_validate(body)
+    except ValidationError as exc:  # A1111's answer for its request models: FastAPI's 422
+        raise RequestValidationError(exc.errors()) from None
     if req.script_name:
         raise InvalidRequest(f"script_name: Script '{req.script_name}' not found (this server has no scripts)",
                              field="script_name", status=422)
@@ -519,9 +524,9 @@ def _answer(svc: Service, req: Txt2ImgRequest, chain: Chain, params: GeneratePar
         svc.keep(image, data, mime, result, cost_usd=share)
         if req.send_images:
             images.append(base64.b64encode(data).decode("ascii"))
-        local = image.info.get("local", {}) if isinstance(image.info.get("local"), dict) else {}
-        infotexts.append(a1111_parameters(result.prompt, {**image.info.get("params", {}), **_used(local)},
-                                          model=chain.name, seed=image.seed, width=image.width, height=image.height,
+        # what the provider used, under the checkpoint name and hash this server lists in /sdapi/v1/sd-models
+        used = image_settings(image).model_copy(update={"model": ModelRef(name=chain.name, hash=chain.hash)})
+        infotexts.append(a1111_parameters(result.prompt, image.info.get("params", {}).get("negative_prompt"), used,
                                           provider=f"{result.provider}:{result.model}"))
     first = result.images[0] if result.images else None
     local = (first.info.get("local") or {}) if first is not None else {}
@@ -551,8 +556,3 @@ def _answer(svc: Service, req: Txt2ImgRequest, chain: Chain, params: GeneratePar
         parameters["init_images"] = None
         parameters["mask"] = None
     return {"images": images, "parameters": parameters, "info": json.dumps(info, default=str)}
-
-
-def _used(local: dict[str, Any]) -> dict[str, Any]:
-    """What the provider says it used (the local provider's ``info["local"]``), in ``a1111_parameters`` terms."""
-    return {k: local[k] for k in ("steps", "guidance", "scheduler") if local.get(k) is not None}

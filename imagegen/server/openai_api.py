@@ -238,6 +238,12 @@ def _params(svc: Service, req: GenerationRequest, images: dict[str, list[bytes]]
     out: dict[str, Any] = {"n": n}
     if req.size not in (None, "", "auto"):
         out["size"] = req.size
+        width, sep, height = req.size.lower().partition("x")
+        if sep and width.strip().isdigit() and height.strip().isdigit():
+            pixels = int(width) * int(height)
+            if pixels > svc.config.max_image_pixels:
+                raise InvalidRequest(f"size: {req.size} is {pixels} pixels; this server makes at most "
+                                     f"{svc.config.max_image_pixels}", field="size")
     if req.quality not in (None, "auto"):
         out["quality"] = req.quality
     for name in ("style", "seed", "steps", "guidance", "negative_prompt", "scheduler"):

@@ -10,7 +10,8 @@
   package runs against itself with a few lines of configuration (see ``docs/providers.md``);
 - ``normalize``: plan a request for some capabilities the way a ``Client`` does;
 - ``registered_provider`` and ``fresh_default_client``: register a provider, or start the default
-  client afresh, for one test.
+  client afresh, for one test;
+- ``holding(obj, canary)``: every path from an object (an error, a result) to text holding a canary key.
 
 Nothing here imports pytest: the contract suite's tests are plain methods pytest collects.
 """
@@ -18,7 +19,7 @@ Nothing here imports pytest: the contract suite's tests are plain methods pytest
 from ..normalize import Plan, normalize
 from ._contract import HTTPProviderContract, ProviderContract
 from ._fake import FakeClock, FakeProvider, fake_color
-from ._helpers import fresh_default_client, registered_provider
+from ._helpers import fresh_default_client, holding, registered_provider
 from ._live import LiveServer
 from ._server import (
     Answer,
@@ -53,6 +54,7 @@ __all__ = [
     "Upload",
     "fake_color",
     "fresh_default_client",
+    "holding",
     "normalize",
     "registered_provider",
     "unused_port",
