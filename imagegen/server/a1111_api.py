@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._version import __version__
 from ..errors import ImageGenError, InvalidRequest
@@ -320,7 +321,10 @@ async def _generate(request: Request, model: type[Txt2ImgRequest]) -> Any:
     body = await _json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("body: expected a JSON object", field="body")
-    req = model.model_validate(body)
+    try:
+        req = model.model_validate(body)
+    except ValidationError as exc:  # A1111's answer for its request models: FastAPI's 422
+        raise RequestValidationError(exc.errors()) from None
     if req.script_name:
         raise InvalidRequest(f"script_name: Script '{req.script_name}' not found (this server has no scripts)",
                              field="script_name", status=422)
