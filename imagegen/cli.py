@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -445,6 +446,125 @@ def _exit_for(failures: Sequence[errors.ImageGenError]) -> int:
     return EXIT_BUDGET if budget else EXIT_PROVIDER
 
 
+# -- batch ------------------------------------------------------------------------------------------
+
+class BatchProgress:
+    """``on_done`` for a batch: items done of all, images per second, dollars spent and the ETA, as one live
+    line on a terminal, or (``--progress on`` elsewhere) a plain line at every tenth of the batch."""
+
+    def __init__(self, display: Display, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.display = display
+        self.total = total
+        self.done = self.failed = self.images = 0
+        self.spent = 0.0
+        self.started = time.perf_counter()
+        self._shown_tenth = 0
+        self._bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                             TextColumn("{task.fields[spent]}"), TimeRemainingColumn(), console=display.console,
+                             transient=True, disable=not display.live)
+        self._task = self._bar.add_task("batch", total=total, rate="", spent="")
+
+    def __call__(self, index: int, outcome: Any) -> None:
+        self.done += 1
+        if isinstance(outcome, errors.ImageGenError):
+            self.failed += 1
+        else:
+            self.images += outcome.made
+            self.spent += outcome.cost_usd or 0.0
+        self._bar.update(self._task, completed=self.done, rate=self.rate(), spent=format_usd(self.spent))
+        tenth = self.done * 10 // max(self.total, 1)
+        if self.display.enabled and not self.display.live and tenth > self._shown_tenth:
+            self._shown_tenth = tenth
+            self.display.console.print(f"batch: {self.done}/{self.total} items, {self.rate()}, "
+                                       f"{format_usd(self.spent)} spent", markup=False, highlight=False)
+
+    def rate(self) -> str:
+        return f"{self.images / max(time.perf_counter() - self.started, 1e-9):.2f} images/s"
+
+    def __enter__(self) -> BatchProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+@app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help="items, one a line: a .jsonl or .csv file (see docs/cli.md)")],
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder; a rerun skips the items already there")],
+    provider: Annotated[list[str] | None, Opt(
+        "--provider", "-p", help="name:model for items that name none; repeat for fallback")] = None,
+    budget_usd: Annotated[float | None, Opt(
+        "--budget-usd", help="refuse calls that would take the spend recorded in the ledger past this many USD")
+    ] = None,
+    ledger: Annotated[Path | None, Opt(help="cost ledger file (default: OUT/ledger.sqlite)")] = None,
+    no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs (a budget then counts this run only)")
+                         ] = False,
+    concurrency: Annotated[int | None, Opt(help="items in flight at once (in-process, and cloud items on Ray)",
+                                           min=1)] = None,
+    rpm: Annotated[float | None, Opt(help="requests per minute, per provider, for the whole batch")] = None,
+    timeout: Annotated[float | None, Opt(help="seconds one provider attempt may take")] = None,
+    use_ray: Annotated[bool, Opt("--ray", help="run on Ray: $RAY_ADDRESS, or a local instance")] = False,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="the Ray cluster: auto, ray://HOST:10001, ... (implies --ray)")] = None,
+    workers: Annotated[int | None, Opt(help="with --ray: workers for local models (default: one per GPU, or 1)",
+                                       min=1)] = None,
+    gpus_per_worker: Annotated[float | None, Opt(
+        "--gpus-per-worker", help="with --ray: GPUs per local-model worker (default 1 on a GPU cluster, else 0)")
+    ] = None,
+    cpus_per_worker: Annotated[float | None, Opt(
+        "--cpus-per-worker", help="with --ray: CPUs per local-model worker (default 1)")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print one JSON document with every item on stdout")] = False,
+    progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
+) -> int:
+    """Make every item of a JSONL or CSV file into OUT, in this process or on a Ray cluster; resumable."""
+    from .batch import run
+    from .batchfile import read_items
+
+    address: bool | str = ray_address if ray_address else use_ray
+    if address is False:
+        for option, value in (("--workers", workers), ("--gpus-per-worker", gpus_per_worker),
+                              ("--cpus-per-worker", cpus_per_worker)):
+            if value is not None:
+                fail(option, "sizes the Ray workers; add --ray")
+    else:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
+    items = read_items(file)
+    book = None if no_ledger else str(ledger if ledger is not None else out_dir / "ledger.sqlite")
+    if book is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(book)), exist_ok=True)
+    display = progress_display(progress, machine_output=as_json)
+    t0 = time.perf_counter()
+    with display, BatchProgress(display, len(items.items)) as bar:
+        outcomes = run(items, out_dir=out_dir, provider=list(provider) if provider else None, budget_usd=budget_usd,
+                       ledger=book, concurrency=concurrency, rpm=rpm, timeout=timeout, on_done=bar, ray=address,
+                       workers=workers, gpus_per_worker=gpus_per_worker,
+                       cpus_per_worker=cpus_per_worker if cpus_per_worker is not None else 1.0)
+    elapsed = time.perf_counter() - t0
+    failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, errors.ImageGenError)]
+    finished = [o for o in outcomes if not isinstance(o, errors.ImageGenError)]
+    made = [o for o in finished if not o.skipped]
+    if as_json:
+        emit_json({"items": [{"index": i, "where": items.where[i], "error": type(o).__name__, "message": o.message}
+                             if isinstance(o, errors.ImageGenError) else {"where": items.where[i], **asdict(o)}
+                             for i, o in enumerate(outcomes)],
+                   "made": len(made), "skipped": len(finished) - len(made), "failed": len(failures),
+                   "images": bar.images, "spent_usd": bar.spent, "elapsed_s": elapsed})
+    else:
+        if failures:
+            write_rows(out, ["item", "error"], [[items.where[i], _one_line(o)] for i, o in failures])
+        out.print(f"{len(outcomes)} items: {len(made)} made ({bar.images} images), {len(finished) - len(made)} "
+                  f"already there, {len(failures)} failed; {format_usd(bar.spent)} spent in {elapsed:.1f}s; "
+                  f"images in {out_dir}", markup=False, highlight=False, soft_wrap=True)
+    return _exit_for([o for _, o in failures]) if failures else EXIT_OK
+
+
 # -- providers, costs, info -------------------------------------------------------------------------
 
 MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
@@ -580,7 +700,8 @@ def info(
         ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
     shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
     if meta.settings is not None:
-        shown |= {"operation", "loras", "quality", "style"}
+        shown |= {"operation", "loras", "quality", "style", "clip_skip", "hires", "vae", "embeddings", "refiner",
+                  "refiner_switch", "tiling"}
     rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
                                          for key, value in rows if value not in (None, "", [], {}, ())])

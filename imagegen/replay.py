@@ -31,7 +31,7 @@ __all__ = ["Replay", "find_model", "plan_replay"]
 #: Schedule types that mean the model's own timestep schedule, which every sampler here steps on.
 _OWN_SCHEDULE = {None, "Automatic", "Uniform", "Normal"}
 #: ``settings.extra`` keys a replay needs no warning for (they describe the file, not the picture).
-_BENIGN = {"Version", "Provider", "Size"}
+_BENIGN = {"Version", "Provider", "Size", "Revised prompt"}
 #: The embedded model's name, and the spec that runs it.
 _EMBEDDED = ("imagegen-mini", "diffusers:imagegen-mini")
 _TOOLS = {"parameters": "AUTOMATIC1111", "comfyui": "ComfyUI", "invokeai": "InvokeAI", "fooocus": "Fooocus",
@@ -176,6 +176,9 @@ def plan_replay(meta: ImageMetadata, *, model_dirs: Sequence[str] = ()) -> Repla
         params["clip_skip"] = settings.clip_skip
     if settings.tiling:
         params["tiling"] = True
+    for key, value in (("quality", settings.quality), ("style", settings.style)):
+        if value:
+            params[key] = value
     if settings.hires is not None and (hires := _hires(settings.hires, settings, dirs, warnings)):
         params["hires"] = hires
     spec = _checkpoint(settings.model, meta, dirs, warnings)

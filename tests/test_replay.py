@@ -129,3 +129,18 @@ def test_find_model_matches_a_stem_a_file_name_or_a_diffusers_folder(tmp_path):
 def test_invokeai_and_novelai_images_plan_with_their_seed_and_size(tools, builder):
     plan = plan_replay(read_metadata(getattr(tools, builder)()))
     assert plan.params["size"] == "32x32" and plan.params["steps"] == 4 and "seed" in plan.params
+
+
+def test_a_jpeg_imagegen_saved_replays_on_the_provider_it_names(tmp_path):
+    from PIL import Image
+
+    from imagegen import GeneratedImage, ImageSettings, ModelRef
+    from imagegen.provider import encode_png
+
+    image = GeneratedImage(data=encode_png(Image.new("RGB", (1024, 1024))), mime="image/png", width=1024,
+                           height=1024, info={"prompt": "a fox", "provider": "openai", "model": "gpt-image-1"},
+                           settings=ImageSettings(width=1024, height=1024, model=ModelRef(name="gpt-image-1"),
+                                                  quality="low"))
+    plan = plan_replay(read_metadata(image.save(tmp_path / "fox.jpg")))  # a JPEG carries the infotext only
+    assert plan.spec == "openai:gpt-image-1" and plan.params == {"size": "1024x1024", "quality": "low"}
+    assert plan.warnings == []
