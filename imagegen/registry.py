@@ -18,8 +18,8 @@ from .catalog import Difference, ModelInfo, compare
 from .errors import InvalidRequest, ProviderUnavailable
 from .provider import Provider, spec_version
 
-__all__ = ["ProviderSpec", "alive_differences", "default_provider_spec", "live_differences", "models", "parse_spec",
-           "provider_chain", "providers", "register_provider", "resolve_provider", "spec_of"]
+__all__ = ["ProviderSpec", "alive_differences", "default_provider_spec", "is_local", "live_differences", "models",
+           "parse_spec", "provider_chain", "providers", "register_provider", "resolve_provider", "spec_of"]
 
 GROUP = "imagegen.providers"
 ProviderFactory = Callable[..., Provider]
@@ -123,6 +123,15 @@ def resolve_provider(spec: str | Provider, **options: Any) -> Provider:
     provider = factory(model, **options) if model is not None else factory(**options)
     spec_version(provider)
     return provider
+
+
+def is_local(spec: ProviderSpec) -> bool:
+    """Whether ``spec`` runs on this machine's own device (its class says ``local = True``, as the diffusers
+    provider does) rather than calling a service: a cluster gives each such model its own warm worker. A spec
+    string is looked up without building the provider; an unknown name is ``ProviderUnavailable``."""
+    if isinstance(spec, str):
+        return bool(getattr(_factory(parse_spec(spec)[0]), "local", False))
+    return bool(getattr(spec, "local", False))
 
 
 def default_provider_spec() -> str:

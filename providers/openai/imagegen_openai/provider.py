@@ -33,6 +33,7 @@ from imagegen.provider import (
     GeneratedImage,
     GenerationWarning,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
     LiveModel,
     ModelInfo,
@@ -525,6 +526,9 @@ class OpenAIProvider:
                   warnings: list[GenerationWarning]) -> ProviderResponse:
         warnings.extend(w for w in outcome.warnings if w not in warnings)
         cost = self._cost(req, outcome, warnings)
+        if outcome.quality:  # what "auto" (or no quality) came out as; the rest is completed from the request
+            for image in outcome.images:
+                image.settings = ImageSettings(quality=outcome.quality)
         info: dict[str, Any] = {"model": self.model, "size": f"{req.width}x{req.height}", "calls": 1}
         if outcome.usage is not None:
             info["tokens"] = outcome.usage.as_dict()
