@@ -701,7 +701,8 @@ def info(
         ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
     shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
     if meta.settings is not None:
-        shown |= {"operation", "loras", "quality", "style"}
+        shown |= {"operation", "loras", "quality", "style", "clip_skip", "hires", "vae", "embeddings", "refiner",
+                  "refiner_switch", "tiling"}
     rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
                                          for key, value in rows if value not in (None, "", [], {}, ())])
