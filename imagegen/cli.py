@@ -569,7 +569,8 @@ def batch(
 # -- providers, costs, info -------------------------------------------------------------------------
 
 MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
-_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style")
+_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style", "prompt_syntax",
+           "clip_skip", "embeddings", "hires", "refiner", "vae", "tiling")
 
 
 def _default_specs() -> list[str]:
