@@ -46,6 +46,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
+EXIT_DIFFERENT = 1  # `imagegen models --live`: the vendors' lists differ from imagegen's data
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 PROGRESS_MODES = ("auto", "on", "off")
 
@@ -568,7 +569,8 @@ def batch(
 # -- providers, costs, info -------------------------------------------------------------------------
 
 MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
-_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style")
+_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style", "prompt_syntax",
+           "clip_skip", "embeddings", "hires", "refiner", "vae", "tiling")
 
 
 def _default_specs() -> list[str]:
@@ -643,6 +645,49 @@ def list_providers(
     say("note", "midjourney is not supported: Midjourney offers no official API")
 
 
+@app.command("models")
+def list_models(
+    provider: Annotated[str | None, Opt("--provider", "-p", help="only this provider's models: openai, google, "
+                                        "diffusers (or any installed provider)")] = None,
+    live: Annotated[bool, Opt("--live", help="also ask each cloud vendor for its model list (needs its key) and "
+                              "print where imagegen's data differs; exit 1 when it does")] = False,
+    as_json: Annotated[bool, Opt("--json", help="print JSON: {models: [...], differences: [...]}")] = False,
+) -> int:
+    """Every model imagegen knows: status, shutdown date, replacement, sizes, images per call, price basis."""
+    from .registry import live_differences, models
+
+    known = models(provider)
+    differences = []
+    failed: list[str] = []
+    if live:
+        names = [provider.partition(":")[0]] if provider else list(dict.fromkeys(m.provider for m in known))
+        for name in names:
+            try:
+                differences.extend(live_differences(name))
+            except errors.InvalidRequest:
+                if provider:  # asked for by name: say it has no live list
+                    raise
+            except errors.ImageGenError as exc:
+                failed.append(name)
+                say("provider failed", f"{name}: {_one_line(exc)}")
+    if as_json:
+        emit_json({"models": [m.to_dict() for m in known], "differences": [d.to_dict() for d in differences]})
+    else:
+        write_rows(out, ["provider", "model", "status", "shutdown", "replacement", "sizes", "per call", "price"],
+                   [[m.provider, m.model + (" (default)" if m.recommended else ""), m.status,
+                     m.shutdown.isoformat() if m.shutdown else "", m.replacement or "", m.sizes,
+                     m.max_images_per_call, m.price] for m in known])
+        if live:
+            if differences:
+                write_rows(out, ["provider", "model", "difference"],
+                           [[d.provider, d.model, d.message] for d in differences])
+            elif not failed:
+                say("note", "the vendors' lists match imagegen's data")
+    if failed:
+        return EXIT_PROVIDER
+    return EXIT_DIFFERENT if differences else EXIT_OK
+
+
 @app.command()
 def costs(
     ledger: Annotated[Path | None, Opt(help="ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
@@ -700,7 +745,8 @@ def info(
         ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
     shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
     if meta.settings is not None:
-        shown |= {"operation", "loras", "quality", "style"}
+        shown |= {"operation", "loras", "quality", "style", "clip_skip", "hires", "vae", "embeddings", "refiner",
+                  "refiner_switch", "tiling"}
     rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
                                          for key, value in rows if value not in (None, "", [], {}, ())])

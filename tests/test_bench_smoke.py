@@ -105,3 +105,13 @@ def test_gpu_bench_architectures_have_the_published_unet_sizes():
         sys.path.remove(BENCH)
     assert gpu.unet_params(gpu.sd15(tiny=False)) == 859_520_964  # SD 1.5's UNet: 859.5 M parameters
     assert gpu.unet_params(gpu.sdxl(tiny=False)) == 2_567_463_684  # SDXL base's UNet: 2.57 B
+
+
+def test_server_bench_prints_the_overhead_and_throughput(tmp_path):
+    pytest.importorskip("fastapi")
+    stdout, report = run_bench("server.py", "--rounds", "3", "--warmup", "1", "--requests", "8", "--concurrency",
+                               "1,4", tmp_path=tmp_path)
+    assert "server overhead per request" in stdout
+    assert report["sequential"]["server"]["n"] == 3 and report["sequential"]["in-process"]["n"] == 3
+    assert {int(c) for c in report["throughput"]} == {1, 4}
+    assert all(row["ok"] == 8 for row in report["throughput"].values())

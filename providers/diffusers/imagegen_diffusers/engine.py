@@ -46,6 +46,7 @@ from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
 from .embeddings import EmbeddingSpec, load_embedding, unload_embedding
+from .fewstep import FewStep
 from .guidance import after_step, tensor_inputs
 from .models import ModelInfo, Source, hub_advice, hub_config_folder, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
@@ -131,6 +132,10 @@ class Job:
     guidance_cutoff: float = 1.0
     negative_prompt: str | None = None
     sampler: Sampler | None = None
+    #: The sampler's eta (TCD's gamma), when the few-step model it was chosen for asks for one.
+    eta: float | None = None
+    #: The few-step model settings the defaults came from, for the report.
+    few_step: FewStep | None = None
     strength: float | None = None
     control_scale: float | None = None
     control: str | None = None
@@ -728,6 +733,8 @@ class LoadedModel:
             kwargs["strength"] = job.strength
         if job.operation == "controlnet" and job.control_scale is not None:
             kwargs["controlnet_conditioning_scale"] = job.control_scale
+        if job.eta is not None:
+            kwargs["eta"] = job.eta
         if self.info.family == "sdxl":  # micro-conditioning: made at, and meant for, this size
             kwargs.update(original_size=(job.height, job.width), target_size=(job.height, job.width))
         with torch().inference_mode(), self._modules_for(pipe, job):
@@ -884,6 +891,8 @@ class LoadedModel:
         kwargs.update(image=image, strength=hires.strength, num_inference_steps=hires.steps,
                       guidance_scale=job.guidance, generator=_generators(seeds), output_type="pil",
                       **self._callbacks(view, job, first, "hires"))
+        if job.eta is not None:
+            kwargs["eta"] = job.eta
         if self.info.family == "sdxl":
             kwargs.update(original_size=(hires.height, hires.width), target_size=(hires.height, hires.width))
         with self._modules_for(view, job):
