@@ -115,3 +115,11 @@ def test_server_bench_prints_the_overhead_and_throughput(tmp_path):
     assert report["sequential"]["server"]["n"] == 3 and report["sequential"]["in-process"]["n"] == 3
     assert {int(c) for c in report["throughput"]} == {1, 4}
     assert all(row["ok"] == 8 for row in report["throughput"].values())
+
+
+def test_cold_start_bench_reports_the_first_image_against_bare_imports(tmp_path):
+    pytest.importorskip("imagegen_diffusers")
+    stdout, report = run_bench("cold_start.py", "--rounds", "1", tmp_path=tmp_path)
+    assert report["bare_s"] > 0 and report["first_image_s"]["load (load_s)"] > 0
+    assert "first image / bare import torch, diffusers" in report["ratios"]
+    assert "| diffusers' lazy pipeline imports |" in stdout
