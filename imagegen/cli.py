@@ -46,6 +46,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
+EXIT_DIFFERENT = 1  # `imagegen models --live`: the vendors' lists differ from imagegen's data
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 PROGRESS_MODES = ("auto", "on", "off")
 
@@ -644,6 +645,49 @@ def list_providers(
     say("note", "midjourney is not supported: Midjourney offers no official API")
 
 
+@app.command("models")
+def list_models(
+    provider: Annotated[str | None, Opt("--provider", "-p", help="only this provider's models: openai, google, "
+                                        "diffusers (or any installed provider)")] = None,
+    live: Annotated[bool, Opt("--live", help="also ask each cloud vendor for its model list (needs its key) and "
+                              "print where imagegen's data differs; exit 1 when it does")] = False,
+    as_json: Annotated[bool, Opt("--json", help="print JSON: {models: [...], differences: [...]}")] = False,
+) -> int:
+    """Every model imagegen knows: status, shutdown date, replacement, sizes, images per call, price basis."""
+    from .registry import live_differences, models
+
+    known = models(provider)
+    differences = []
+    failed: list[str] = []
+    if live:
+        names = [provider.partition(":")[0]] if provider else list(dict.fromkeys(m.provider for m in known))
+        for name in names:
+            try:
+                differences.extend(live_differences(name))
+            except errors.InvalidRequest:
+                if provider:  # asked for by name: say it has no live list
+                    raise
+            except errors.ImageGenError as exc:
+                failed.append(name)
+                say("provider failed", f"{name}: {_one_line(exc)}")
+    if as_json:
+        emit_json({"models": [m.to_dict() for m in known], "differences": [d.to_dict() for d in differences]})
+    else:
+        write_rows(out, ["provider", "model", "status", "shutdown", "replacement", "sizes", "per call", "price"],
+                   [[m.provider, m.model + (" (default)" if m.recommended else ""), m.status,
+                     m.shutdown.isoformat() if m.shutdown else "", m.replacement or "", m.sizes,
+                     m.max_images_per_call, m.price] for m in known])
+        if live:
+            if differences:
+                write_rows(out, ["provider", "model", "difference"],
+                           [[d.provider, d.model, d.message] for d in differences])
+            elif not failed:
+                say("note", "the vendors' lists match imagegen's data")
+    if failed:
+        return EXIT_PROVIDER
+    return EXIT_DIFFERENT if differences else EXIT_OK
+
+
 @app.command()
 def costs(
     ledger: Annotated[Path | None, Opt(help="ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
@@ -850,8 +894,23 @@ def serve(
         "--drain-timeout", help="after SIGTERM, seconds to wait for requests in flight (default: as long as they "
         "take)", min=0)] = None,
     log_level: Annotated[str, Opt("--log-level", help="uvicorn's log level")] = "info",
+    use_ray: Annotated[bool, Opt("--ray", help="deploy with Ray Serve: $RAY_ADDRESS, or a local instance")] = False,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="the Ray cluster: auto, ray://HOST:10001, ... (implies --ray)")] = None,
+    replicas: Annotated[int | None, Opt(help="with --ray: replicas of the server (default: one per GPU, or 1)",
+                                        min=1)] = None,
+    gpus_per_replica: Annotated[float | None, Opt(
+        "--gpus-per-replica", help="with --ray: GPUs per replica (default 1 where there are GPUs, else 0)")] = None,
+    cpus_per_replica: Annotated[float | None, Opt(
+        "--cpus-per-replica", help="with --ray: CPUs per replica (default 1)")] = None,
 ) -> None:
     """Serve the OpenAI Images API (/v1) and the AUTOMATIC1111 API (/sdapi/v1) over your providers."""
+    address: bool | str = ray_address if ray_address else use_ray
+    if address is False:
+        for flag, value in (("--replicas", replicas), ("--gpus-per-replica", gpus_per_replica),
+                            ("--cpus-per-replica", cpus_per_replica)):
+            if value is not None:
+                fail(flag, "sizes the Ray Serve replicas; add --ray")
     if new_key is not None:
         if keys_file is None:
             fail("--new-key", "give --keys-file PATH to add the key to")
@@ -880,6 +939,15 @@ def serve(
     except errors.InvalidRequest as exc:
         option = _SERVE_OPTION.get(exc.field or "", f"--{(exc.field or 'serve').replace('_', '-')}")
         fail(option, exc.message.partition(": ")[2] or exc.message)
+    if address is not False:
+        try:
+            from .server.replicas import serve_on_ray
+        except ImportError:
+            fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
+        serve_on_ray(config, host=host, port=port, insecure_no_auth=insecure_no_auth, address=address,
+                     replicas=replicas, gpus_per_replica=gpus_per_replica,
+                     cpus_per_replica=cpus_per_replica if cpus_per_replica is not None else 1.0)
+        return
     run(config, host=host, port=port, insecure_no_auth=insecure_no_auth, log_level=log_level,
         drain_timeout=drain_timeout)
 

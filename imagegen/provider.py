@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .catalog import LiveModel, ModelInfo
 from .checks import check_timeout
 from .errors import (
     AllProvidersFailed,
@@ -66,7 +67,9 @@ __all__ = [
     "ImageSettings",
     "InvalidRequest",
     "Lifecycle",
+    "LiveModel",
     "LoRA",
+    "ModelInfo",
     "ModelRef",
     "Operation",
     "ProgressCallback",
@@ -273,8 +276,12 @@ class Provider(Protocol):
     """A backend. Optional extras: ``spec_version`` (a class attribute: the ``SPEC_VERSION`` it was
     written for, default 1), ``estimate_cost(req) -> Cost | None`` for budgets, ``async prepare()`` for
     one-time setup that a ``Client`` awaits before planning a request (outside any per-attempt timeout;
-    called for every request, so it must be cheap once done), and ``async aclose()`` to release clients
-    or GPU memory."""
+    called for every request, so it must be cheap once done), ``async aclose()`` to release clients
+    or GPU memory; and for the catalog (``imagegen.models()``, ``imagegen models``): ``default_model`` (a
+    class attribute: the model the provider recommends today, used when a user names none),
+    ``catalog()`` (a classmethod: ``ModelInfo`` rows from the provider's data, no key or network) and
+    ``async list_models() -> list[LiveModel]`` (what the vendor lists now, for ``--live``). A provider with
+    lifecycle data refuses a shut-down model before sending anything, with ``check_lifecycle``."""
 
     name: str
     model: str

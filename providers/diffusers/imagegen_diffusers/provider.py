@@ -36,6 +36,7 @@ from imagegen.provider import (
     ProviderResponse,
     encode_png,
 )
+from imagegen.provider import ModelInfo as CatalogModel
 
 from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
@@ -185,6 +186,18 @@ class DiffusersProvider:
         """The sampler names ``scheduler`` takes (A1111's; diffusers class names are accepted too). A server
         lists these as its samplers (``/sdapi/v1/samplers``)."""
         return sampler_names()
+
+    @classmethod
+    def catalog(cls) -> list[CatalogModel]:
+        """The embedded model, for ``imagegen.models()``: any SD 1.x, SD 2.x or SDXL model works too, by path
+        or hub id, and is described when it is named."""
+        caps = cls(MINI).capabilities()
+        return [CatalogModel(
+            provider=cls.name, model=MINI, status="active", sizes=caps.describe_sizes(),
+            max_images_per_call=caps.max_images_per_call,
+            price=f"local: device time at {RATE_ENV} (default $0 per hour)", operations=tuple(sorted(caps.operations)),
+            recommended=True, source="shipped with imagegen-diffusers",
+            note="any SD 1.x, SD 2.x or SDXL folder, checkpoint or hub id works as diffusers:<path or id>")]
 
     def capabilities(self) -> Capabilities:
         info = self.info()

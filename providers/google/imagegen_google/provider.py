@@ -26,6 +26,8 @@ from imagegen.provider import (
     GenerationWarning,
     ImageGenError,
     InvalidRequest,
+    LiveModel,
+    ModelInfo,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
@@ -41,9 +43,9 @@ from imagegen.provider import (
 )
 
 from .errors import map_error
-from .models import RECOMMENDED, ModelSpec, model_id, model_spec
+from .models import MODELS, RECOMMENDED, ModelSpec, model_id, model_spec
 from .options import OPTION_NAMES, GoogleOptions, parse_options
-from .pricing import PRICES, image_cost
+from .pricing import PRICES, PRICES_AS_OF, image_cost
 
 if TYPE_CHECKING:
     from google import genai
@@ -183,6 +185,41 @@ class GoogleProvider:
     def estimate_cost(self, req: ProviderRequest) -> Cost:
         _, tier = self.spec.locate(req.width, req.height)
         return image_cost(model_id(self.model), tier, req.n, self._prices)[0]
+
+    # -- the catalog ---------------------------------------------------------------------------
+
+    @classmethod
+    def catalog(cls) -> list[ModelInfo]:
+        """Every model in imagegen-google's data, for ``imagegen.models()`` (no key, no SDK)."""
+        rows = []
+        for name, spec in MODELS.items():
+            life = spec.lifecycle
+            tiers = PRICES.get(name)
+            price = (", ".join(f"{tier} ${usd:.3f}" for tier, usd in tiers.items()) + f" per image ({PRICES_AS_OF})"
+                     if tiers else "unknown")
+            sizes = "; ".join(f"{tier}: " + ", ".join(f"{r} {w}x{h}" for r, (w, h) in by_ratio.items())
+                              for tier, by_ratio in spec.tiers.items())
+            operations = ("txt2img",) if spec.family == "imagen" else ("img2img", "txt2img")
+            rows.append(ModelInfo(
+                provider=cls.name, model=name, status=life.status_on(), shutdown=life.shutdown,
+                replacement=life.replacement, sizes=sizes, max_images_per_call=spec.max_images_per_call, price=price,
+                operations=operations, recommended=name == RECOMMENDED, source=life.source, note=life.note))
+        return rows
+
+    async def list_models(self) -> list[LiveModel]:
+        """The image models Google (or the server at ``base_url``) lists now. Google's list reports no
+        shutdown dates, so only ids are compared."""
+        sdk = self._sdk()
+
+        async def ids() -> list[str]:
+            pager = await sdk.aio.models.list(config={"query_base": True})
+            return [model_id(model.name or "") async for model in pager]  # the pager fetches every page
+
+        found = []
+        for bare in await self._call(ids()):
+            if bare.startswith("imagen-") or "image" in bare or "nano-banana" in bare:
+                found.append(LiveModel(bare))
+        return found
 
     # -- the SDK client ------------------------------------------------------------------------
 

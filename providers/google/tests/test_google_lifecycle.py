@@ -9,7 +9,6 @@ from imagegen_google import GoogleProvider
 from imagegen_google.models import MODELS, RECOMMENDED
 
 import imagegen
-from imagegen.registry import default_provider_spec
 from imagegen.testing import FakeProvider
 
 
@@ -52,7 +51,7 @@ def test_googles_404_for_a_model_is_provider_unavailable_and_a_chain_falls_back(
 
 def test_with_only_a_google_key_the_default_is_the_recommended_active_gemini_model(monkeypatch, kit):
     monkeypatch.setenv("GOOGLE_API_KEY", kit.API_KEY)
-    assert default_provider_spec() == f"google:{RECOMMENDED}"
+    assert imagegen.Client().provider().model == RECOMMENDED  # no provider named: the default spec
     assert MODELS[RECOMMENDED].lifecycle.status_on() == "active"
     assert GoogleProvider().model == RECOMMENDED
 

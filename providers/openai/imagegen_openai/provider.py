@@ -15,6 +15,7 @@ imagegen's retry layer is the only one.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import json
 import logging
 import os
@@ -34,6 +35,8 @@ from imagegen.provider import (
     ImageGenError,
     ImageSettings,
     InvalidRequest,
+    LiveModel,
+    ModelInfo,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
@@ -63,6 +66,8 @@ logger = logging.getLogger("imagegen.openai")
 #: The recommended active model (``models.RECOMMENDED``): what ``openai`` with no model means.
 DEFAULT_MODEL = RECOMMENDED
 _CONSTRUCTOR_ARGS = ("api_key", "base_url", "organization", "timeout", "prices", "like", "allow_retired")
+#: Ids of image models in OpenAI's model list (``list_models`` keeps these only).
+_IMAGE_MODEL_PREFIXES = ("gpt-image-", "chatgpt-image-", "dall-e-")
 #: OpenAI's own API host: lifecycle (refusing shut-down models) applies to it only.
 _VENDOR_HOST = "api.openai.com"
 _USERINFO = re.compile(r"//[^/@\s]+@")
@@ -226,6 +231,57 @@ class OpenAIProvider:
             cost = self.prices.image_cost(family, width, height, quality, n, label=self.label, source=source,
                                           note="; ".join(x for x in (f"{family}'s per-image table", note) if x))
         return cost
+
+    # -- the catalog ---------------------------------------------------------------------------
+
+    @classmethod
+    def catalog(cls) -> list[ModelInfo]:
+        """Every model in imagegen-openai's data, for ``imagegen.models()`` (no key, no SDK)."""
+        prices = load_prices(os.environ.get(PRICES_ENV) or None)
+        rows = []
+        for name, spec in MODELS.items():
+            life = spec.lifecycle
+            row = prices.models.get(name)
+            priced = row.describe() if row is not None else "unknown"
+            if spec.price_as is not None and spec.price_as in prices.models and (row is None or not row.per_image):
+                family = prices.models[spec.price_as].describe()
+                priced = f"as {spec.price_as}: {family}" if row is None else f"{priced}; estimates as {spec.price_as}"
+            rows.append(ModelInfo(
+                provider=cls.name, model=name, status=life.status_on(), shutdown=life.shutdown,
+                replacement=life.replacement, sizes=spec.capabilities().describe_sizes(),
+                max_images_per_call=spec.max_images_per_call, price=priced, operations=tuple(sorted(spec.operations)),
+                recommended=name == RECOMMENDED, source=life.source, note=life.note))
+        return rows
+
+    async def list_models(self) -> list[LiveModel]:
+        """The image models OpenAI (or the server at ``base_url``) lists now, with the ``shutdown_date`` it
+        reports (``GET /v1/models``)."""
+        sdk = self._sdk()
+        try:
+            raw = await sdk.models.with_raw_response.list()
+            body = json.loads(raw.http_response.content)
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            mapped = map_error(exc, label=self.label, secrets=[self._api_key])
+            if mapped is None:
+                raise
+            scrub_error(exc, [self._api_key])
+            raise mapped from exc
+        found = []
+        for item in body.get("data", []) if isinstance(body, dict) else []:
+            model = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(model, str) or not model.startswith(_IMAGE_MODEL_PREFIXES):
+                continue
+            shutdown = item.get("shutdown_date")
+            try:
+                day = _dt.date.fromisoformat(shutdown) if isinstance(shutdown, str) and shutdown else None
+            except ValueError:
+                logger.warning("imagegen %s: /v1/models gave %s an unreadable shutdown_date %r", self.label, model,
+                               shutdown)
+                day = None
+            found.append(LiveModel(model, day))
+        return found
 
     # -- the SDK client ------------------------------------------------------------------------
 
