@@ -126,3 +126,11 @@ def test_batch_bench_prints_in_process_and_ray_side_by_side(tmp_path):
     assert set(report["cloud"]) == {"in-process", "ray tasks"}
     assert all(x["n"] == 1 and x["images_per_s"] > 0 for x in report["local"].values())
     assert "ray 2 workers / 1 worker (steady; 2.0 = linear)" in report["ratios"] and "| ray, 2 workers |" in stdout
+
+
+def test_cold_start_bench_reports_the_first_image_against_bare_imports(tmp_path):
+    pytest.importorskip("imagegen_diffusers")
+    stdout, report = run_bench("cold_start.py", "--rounds", "1", tmp_path=tmp_path)
+    assert report["bare_s"] > 0 and report["first_image_s"]["load (load_s)"] > 0
+    assert "first image / bare import torch, diffusers" in report["ratios"]
+    assert "| diffusers' lazy pipeline imports |" in stdout
