@@ -7,6 +7,7 @@
 
 from ._version import __version__ as __version__
 from .budget import Budget
+from .catalog import Difference, ModelInfo
 from .client import DEFAULT_FALLBACK, Client, agenerate, generate
 from .compare import Comparison
 from .errors import (
@@ -26,9 +27,10 @@ from .metadata import ImageMetadata, read_metadata
 from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
-from .registry import providers, register_provider
+from .registry import live_differences, models, providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
+from .settings import HiresSettings, ImageSettings, ModelRef
 
 __all__ = [
     "DEFAULT_FALLBACK",
@@ -42,17 +44,22 @@ __all__ = [
     "Comparison",
     "ContentPolicyError",
     "Cost",
+    "Difference",
     "GenerateParams",
     "GeneratedImage",
     "GenerationResult",
     "GenerationWarning",
+    "HiresSettings",
     "ImageGenError",
     "ImageMetadata",
+    "ImageSettings",
     "InvalidRequest",
     "Ledger",
     "LedgerEntry",
     "LedgerTotal",
     "LoRA",
+    "ModelInfo",
+    "ModelRef",
     "ProgressEvent",
     "Prompt",
     "Provider",
@@ -66,6 +73,8 @@ __all__ = [
     "UnsupportedFeature",
     "agenerate",
     "generate",
+    "live_differences",
+    "models",
     "providers",
     "read_metadata",
     "register_provider",

@@ -13,6 +13,7 @@ from .normalize import Plan
 from .provider import Provider, ProviderRequest, ProviderResponse
 from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .scrub import redact
+from .settings import complete_settings
 
 __all__ = ["Partial", "assemble", "check_partial"]
 
@@ -53,6 +54,8 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
                 image.seed = req.seeds[offset]
             # keep what the provider noted on the image (its settings), under the request's own fields
             image.info = {**image.info, **_image_info(provider, prompt, req, request_id)}
+            image.settings = complete_settings(image.settings, req, model=provider.model, seed=image.seed,
+                                               width=image.width, height=image.height)
             if plan.needs_resize:
                 image = _resized(image, plan.output_size)
             images.append(image)
@@ -102,4 +105,5 @@ def _resized(image: GeneratedImage, size: tuple[int, int]) -> GeneratedImage:
     data = cover_resize(image, *size)
     params = {**image.info["params"], "output_size": f"{size[0]}x{size[1]}"}
     return GeneratedImage(data=data, mime="image/png", width=size[0], height=size[1], seed=image.seed,
-                          revised_prompt=image.revised_prompt, info={**image.info, "params": params})
+                          revised_prompt=image.revised_prompt, info={**image.info, "params": params},
+                          settings=image.settings)

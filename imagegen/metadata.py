@@ -1,82 +1,98 @@
-"""PNG text metadata: an A1111-style ``parameters`` entry and an ``imagegen`` JSON entry.
+"""Image metadata: written so other tools read it, read back from what any of them wrote.
 
-Chunks are spliced into the PNG byte stream right after IHDR, so the pixels are never
-re-encoded and readers that stop at the first IDAT (Pillow's ``Image.open().info``) see them.
-Nothing that looks like a secret is ever written: entries named like secrets are dropped and
-key-shaped text is cut out (``imagegen.scrub``).
+Every image imagegen saves carries two entries: ``parameters``, AUTOMATIC1111's infotext of the settings the
+provider actually used (``imagegen.infotext``), and ``imagegen``, exact JSON of the request and those settings.
+In a PNG they are text chunks, spliced in right after IHDR so the pixels are never re-encoded and readers
+that stop at the first IDAT (Pillow's ``Image.open().info``) see them. JPEG and WebP carry the infotext as
+A1111 writes it there, an EXIF ``UserComment`` (``modules/images.py``, ``save_image_with_geninfo``: piexif's
+``UserComment.dump(..., encoding="unicode")``), spliced in without re-encoding too (``imagegen.exif``).
+Nothing that looks like a secret is ever written: entries named like secrets are dropped and key-shaped text
+is cut out (``imagegen.scrub``).
 
-``read_metadata`` reads either entry back: the JSON one is exact, the ``parameters`` one is what
-AUTOMATIC1111, Civitai and other tools write, parsed the way A1111's PNG Info parses it.
+``read_metadata`` reads imagegen's own entry (exact), else A1111/Forge infotext, else what ComfyUI, InvokeAI,
+Fooocus or NovelAI wrote (``imagegen.importers``), into one ``ImageMetadata``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import re
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .importers import SOURCES, ImageMetadata, import_metadata
+from .infotext import format_infotext, parse_infotext
 from .scrub import redact, scrub
+from .settings import ImageSettings
 
 if TYPE_CHECKING:
     from .result import GeneratedImage
 
-__all__ = ["ImageMetadata", "a1111_parameters", "parse_parameters", "png_text_chunks", "read_metadata",
-           "read_png_text", "with_png_text"]
+__all__ = ["SOURCES", "ImageMetadata", "a1111_parameters", "image_text", "parse_parameters", "png_text_chunks",
+           "read_metadata", "read_png_text", "with_metadata", "with_png_text"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
 
 
-def a1111_parameters(prompt: str, params: Mapping[str, Any], *, model: str | None, seed: int | None,
-                     width: int, height: int, provider: str | None = None) -> str:
-    """The AUTOMATIC1111 ``parameters`` text: prompt, ``Negative prompt:``, then key: value pairs.
-
-    The last line always holds at least three pairs (A1111 reads fewer as part of the prompt)."""
-    from ._version import __version__
-
-    lines = [prompt]
-    if params.get("negative_prompt"):
-        lines.append(f"Negative prompt: {params['negative_prompt']}")
-    pairs: list[tuple[str, Any]] = [
-        ("Steps", params.get("steps")),
-        ("Sampler", params.get("scheduler")),
-        ("CFG scale", params.get("guidance")),
-        ("Seed", seed),
-        ("Size", f"{width}x{height}"),
-        ("Model", model),
-        ("Denoising strength", params.get("strength")),
-        ("Provider", provider),
-        ("Version", f"imagegen {__version__}"),
-    ]
-    lines.append(", ".join(f"{k}: {_a1111_value(v)}" for k, v in pairs if v is not None))
-    return "\n".join(lines)
+def a1111_parameters(prompt: str, negative_prompt: str | None, settings: ImageSettings, *,
+                     provider: str | None = None, revised_prompt: str | None = None) -> str:
+    """The ``parameters`` text of an image: A1111's infotext of ``settings``, plus ``Provider`` when known and the
+    prompt the provider actually drew (``Revised prompt``) when it rewrote the one it was sent."""
+    extra = {"Revised prompt": revised_prompt, "Provider": provider}
+    return format_infotext(prompt, negative_prompt, settings, extra={k: v for k, v in extra.items() if v})
 
 
-def _a1111_value(v: Any) -> str:
-    """Quote a value the way A1111's ``infotext_utils.quote`` does, so its parser reads it back."""
-    text = str(v)
-    return json.dumps(text, ensure_ascii=False) if ("," in text or ":" in text or "\n" in text) else text
+def parse_parameters(text: str) -> dict[str, Any]:
+    """A1111 ``parameters`` text as ``{"prompt", "negative_prompt", "pairs"}`` (see ``infotext.parse_infotext``)."""
+    parsed = parse_infotext(text)
+    return {"prompt": parsed.prompt, "negative_prompt": parsed.negative_prompt or None, "pairs": parsed.pairs}
+
+
+def image_settings(image: GeneratedImage) -> ImageSettings:
+    """What ``image`` was made with: its ``settings``, or for an image built by hand, what its ``info`` says."""
+    if image.settings is not None:
+        return image.settings
+    from .settings import ModelRef
+
+    params = image.info.get("params") or {}
+    model = image.info.get("model")
+    return ImageSettings(steps=params.get("steps"), sampler=params.get("scheduler"), guidance=params.get("guidance"),
+                         seed=image.seed, width=image.width, height=image.height,
+                         model=ModelRef(name=str(model)) if model else None, strength=params.get("strength"))
 
 
 def png_text_chunks(image: GeneratedImage) -> dict[str, str]:
+    """The ``parameters`` and ``imagegen`` entries of ``image``, scrubbed of anything secret."""
     info = redact(image.info)
     params = info.get("params", {})
-    prompt = str(info.get("prompt", ""))
-    entry = {**info, "seed": image.seed, "width": image.width, "height": image.height}
+    settings = image_settings(image)
+    entry = {**info, "seed": image.seed, "width": image.width, "height": image.height,
+             "settings": settings.model_dump(mode="json", exclude_defaults=True)}
     if image.revised_prompt:
         entry["revised_prompt"] = image.revised_prompt
-    return {
-        "parameters": scrub(a1111_parameters(prompt, params, model=info.get("model"), seed=image.seed,
-                                             width=image.width, height=image.height, provider=info.get("provider"))),
-        "imagegen": scrub(json.dumps(entry, ensure_ascii=False, default=str, sort_keys=True)),
-    }
+    text = a1111_parameters(str(info.get("prompt", "")), params.get("negative_prompt"), settings,
+                            provider=info.get("provider"), revised_prompt=image.revised_prompt)
+    return {"parameters": scrub(text),
+            "imagegen": scrub(json.dumps(entry, ensure_ascii=False, default=str, sort_keys=True))}
 
+
+def with_metadata(data: bytes, mime: str, image: GeneratedImage) -> bytes:
+    """``data`` (an encoded image of type ``mime``) carrying ``image``'s metadata: PNG text chunks, or an EXIF
+    ``UserComment`` for JPEG and WebP. Other types are returned as they are."""
+    chunks = png_text_chunks(image)
+    if mime == "image/png":
+        return with_png_text(data, chunks)
+    if mime in ("image/jpeg", "image/webp"):
+        from .exif import with_user_comment
+
+        return with_user_comment(data, mime, chunks["parameters"])
+    return data
+
+
+# -- PNG text chunks -----------------------------------------------------------------------------
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
@@ -119,142 +135,33 @@ def with_png_text(data: bytes, entries: Mapping[str, str]) -> bytes:
 
 def read_png_text(source: bytes | str) -> dict[str, str]:
     """Text entries of a PNG (bytes or a path), as Pillow reads them."""
+    return image_text(source)
+
+
+def image_text(source: bytes | str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata text an image carries: a PNG's text chunks; for JPEG and WebP, the EXIF ``UserComment``
+    (as ``parameters``, where A1111 and Fooocus put it) and, for NovelAI's JPEGs, the ``comment`` entry."""
     import io
 
     from PIL import Image
 
-    fp: Any = io.BytesIO(source) if isinstance(source, bytes) else source
+    fp: Any = io.BytesIO(source) if isinstance(source, bytes) else os.fspath(source)
     with Image.open(fp) as im:
         im.load()
-        return {str(k): str(v) for k, v in getattr(im, "text", {}).items()}
+        text = {str(k): str(v) for k, v in getattr(im, "text", {}).items()}
+        if im.format in ("JPEG", "WEBP"):
+            from .exif import user_comment
+
+            comment = user_comment(im)
+            if comment:
+                text.setdefault("parameters", comment)
+            if isinstance(im.info.get("comment"), bytes):
+                text.setdefault("Comment", im.info["comment"].decode("utf-8", "replace"))
+        return text
 
 
 # -- reading back ------------------------------------------------------------------------------
 
-# A1111's own pattern (modules/infotext_utils.py): ``Key: value`` or ``Key: "json string"``.
-_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
-#: ``parameters`` keys -> GenerateParams fields.
-_A1111_FIELDS = {"Steps": "steps", "Sampler": "scheduler", "CFG scale": "guidance", "Seed": "seed",
-                 "Denoising strength": "strength"}
-_NUMERIC = {"steps": int, "seed": int, "guidance": float, "strength": float}
-#: Fields of the ``imagegen`` entry's params that a replay passes back to ``GenerateParams``.
-_REPLAYABLE = ("steps", "guidance", "negative_prompt", "scheduler", "strength", "control", "control_model",
-               "control_scale", "quality", "style", "loras", "provider_options")
-
-
-def parse_parameters(text: str) -> dict[str, Any]:
-    """Parse an A1111 ``parameters`` text into ``{"prompt", "negative_prompt", "pairs"}``.
-
-    Follows A1111's ``parse_generation_parameters``: the last line holds the pairs when it has at
-    least three of them; lines from ``Negative prompt:`` on form the negative prompt."""
-    *lines, last = text.strip().split("\n")
-    if len(_PARAM.findall(last)) < 3:
-        lines.append(last)
-        last = ""
-    prompt: list[str] = []
-    negative: list[str] = []
-    for line in lines:
-        if not negative and line.startswith("Negative prompt:"):
-            negative.append(line[len("Negative prompt:"):].lstrip())
-        elif negative:
-            negative.append(line)
-        else:
-            prompt.append(line)
-    pairs: dict[str, str] = {}
-    for key, value in _PARAM.findall(last):
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            with contextlib.suppress(json.JSONDecodeError):
-                value = str(json.loads(value))
-        pairs[key.strip()] = value
-    return {"prompt": "\n".join(prompt), "negative_prompt": "\n".join(negative) or None, "pairs": pairs}
-
-
-@dataclass
-class ImageMetadata:
-    """What an image says about how it was made. ``source`` is ``"imagegen"`` (exact JSON entry),
-    ``"parameters"`` (A1111 text only) or ``"none"``."""
-
-    prompt: str | None = None
-    negative_prompt: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    seed: int | None = None
-    width: int | None = None
-    height: int | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    revised_prompt: str | None = None
-    source: str = "none"
-    parameters: dict[str, str] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def spec(self) -> str | None:
-        """``"name:model"`` of the provider that made the image, when known."""
-        return f"{self.provider}:{self.model}" if self.provider and self.model else None
-
-    def replay_params(self) -> dict[str, Any]:
-        """``GenerateParams`` fields that remake this image (one image, same seed and size)."""
-        out: dict[str, Any] = {k: self.params[k] for k in _REPLAYABLE if self.params.get(k) not in (None, "", [])}
-        if self.negative_prompt:
-            out["negative_prompt"] = self.negative_prompt
-        size = self.params.get("output_size") or self.params.get("size")
-        if size is None and self.width and self.height:
-            size = f"{self.width}x{self.height}"
-        if size is not None:
-            out["size"] = size
-        if self.params.get("output_size"):
-            out["size_policy"] = "exact"
-        if self.seed is not None:
-            out["seed"] = self.seed
-        operation = self.params.get("operation")
-        if operation and operation != "txt2img":
-            out["operation"] = operation
-        return out
-
-
 def read_metadata(source: bytes | str | os.PathLike[str]) -> ImageMetadata:
-    """Read what an image file (or PNG bytes) records about its making: the ``imagegen`` JSON
-    entry when present (exact), else the A1111 ``parameters`` text."""
-    text = read_png_text(source if isinstance(source, bytes) else os.fspath(source))
-    a1111 = parse_parameters(text["parameters"]) if text.get("parameters") else None
-    pairs = a1111["pairs"] if a1111 else {}
-    if text.get("imagegen"):
-        try:
-            entry = json.loads(text["imagegen"])
-        except json.JSONDecodeError:
-            entry = None
-        if isinstance(entry, dict):
-            exact = dict(entry.get("params") or {})
-            return ImageMetadata(
-                prompt=entry.get("prompt"), negative_prompt=exact.get("negative_prompt"),
-                provider=entry.get("provider"), model=entry.get("model"), seed=entry.get("seed"),
-                width=entry.get("width"), height=entry.get("height"), params=exact,
-                revised_prompt=entry.get("revised_prompt"), source="imagegen", parameters=pairs, raw=entry)
-    if a1111 is None:
-        return ImageMetadata()
-    params: dict[str, Any] = {}
-    for key, name in _A1111_FIELDS.items():
-        if key in pairs:
-            params[name] = _number(pairs[key], _NUMERIC.get(name))
-    width = height = None
-    if m := _SIZE.match(pairs.get("Size", "")):
-        width, height = int(m[1]), int(m[2])
-        params["size"] = f"{width}x{height}"
-    if a1111["negative_prompt"]:
-        params["negative_prompt"] = a1111["negative_prompt"]
-    seed = params.pop("seed", None)
-    return ImageMetadata(
-        prompt=a1111["prompt"], negative_prompt=a1111["negative_prompt"], provider=pairs.get("Provider"),
-        model=pairs.get("Model"), seed=seed if isinstance(seed, int) else None, width=width, height=height,
-        params=params, source="parameters", parameters=pairs)
-
-
-def _number(value: str, kind: Any) -> Any:
-    if kind is None:
-        return value
-    try:
-        return kind(value)
-    except ValueError:
-        return value
+    """Read what an image file (or its bytes) records about its making, from whichever tool wrote it."""
+    return import_metadata(image_text(source if isinstance(source, bytes) else os.fspath(source)))

@@ -12,6 +12,7 @@ from typing import Any, Literal, get_args
 
 from .files import atomic_write
 from .imageio import ImageData
+from .settings import ImageSettings
 
 __all__ = ["ATTEMPT_STATUSES", "COST_SOURCES", "WARNING_KINDS", "Attempt", "AttemptStatus", "Cost", "CostItem",
            "CostSource", "GeneratedImage", "GenerationResult", "GenerationWarning", "WarningKind", "format_usd"]
@@ -64,19 +65,23 @@ class GeneratedImage(ImageData):
     seed: int | None = None
     revised_prompt: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: The settings the provider actually used (completed by imagegen from what it sent); ``None`` for an
+    #: image built by hand.
+    settings: ImageSettings | None = None
 
     def save(self, path: str | os.PathLike[str], *, metadata: bool = True) -> str:
-        """Write atomically (temp file + rename). PNGs carry the prompt, params, provider, model
-        and seed as text chunks; a path whose extension names another format is converted."""
-        from .metadata import png_text_chunks, with_png_text
+        """Write atomically (temp file + rename), with the settings it was made with as A1111 infotext and
+        imagegen's JSON (PNG text chunks; a JPEG's or WebP's EXIF ``UserComment``). A path whose extension
+        names another format is converted."""
+        from .metadata import with_metadata
 
         target = os.fspath(path)
         data = self.data
         want = _mime_for_path(target) or self.mime
         if want != self.mime:
             data = _convert(self, want)
-        if metadata and want == "image/png":
-            data = with_png_text(data, png_text_chunks(self))
+        if metadata:
+            data = with_metadata(data, want, self)
         return atomic_write(target, data)
 
     def __repr__(self) -> str:

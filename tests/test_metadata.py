@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from imagegen import GeneratedImage
+from imagegen import GeneratedImage, ImageSettings, ModelRef
+from imagegen.infotext import format_infotext, parse_infotext
 from imagegen.metadata import (
     a1111_parameters,
     parse_parameters,
@@ -64,7 +65,8 @@ def test_parameters_text_has_a1111_layout(make_png):
 
 
 def test_a_cloud_image_still_gets_three_pairs_so_a1111_reads_the_last_line_as_parameters():
-    text = a1111_parameters("a fox", {}, model="dall-e-3", seed=None, width=1024, height=1024, provider="openai")
+    settings = ImageSettings(width=1024, height=1024, model=ModelRef(name="dall-e-3"))
+    text = a1111_parameters("a fox", None, settings, provider="openai")
     parsed = parse_parameters(text)
     assert parsed["prompt"] == "a fox"
     assert parsed["pairs"]["Size"] == "1024x1024" and parsed["pairs"]["Model"] == "dall-e-3"
@@ -115,21 +117,22 @@ def test_image_without_metadata_reads_as_none(make_png):
 
 
 _line_chars = st.characters(codec="utf-8", exclude_characters="\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
-_text = st.lists(st.text(_line_chars, min_size=1, max_size=30), min_size=1, max_size=3).map("\n".join).filter(
-    lambda t: t == t.strip() and all(not line.lstrip().startswith("Negative prompt:") for line in t.split("\n")))
+# A1111's parser strips every prompt line (modules/infotext_utils.py): lines are generated stripped
+_line = st.text(_line_chars, min_size=1, max_size=30).map(str.strip).filter(bool)
+_text = st.lists(_line, min_size=1, max_size=3).map("\n".join).filter(
+    lambda t: all(not line.startswith("Negative prompt:") and "<lora:" not in line for line in t.split("\n")))
 
 
 @settings(max_examples=150, deadline=None)
 @given(prompt=_text, negative=st.none() | _text, model=st.text(_line_chars, min_size=1, max_size=20).filter(
     lambda m: m == m.strip()), seed=st.integers(0, 2**64 - 1), steps=st.integers(1, 150))
 def test_parameters_text_round_trips_any_prompt(prompt, negative, model, seed, steps):
-    text = a1111_parameters(prompt, {"negative_prompt": negative, "steps": steps}, model=model, seed=seed,
-                            width=512, height=768, provider="fake")
-    parsed = parse_parameters(text)
-    assert parsed["prompt"] == prompt
-    assert parsed["negative_prompt"] == negative
-    assert parsed["pairs"]["Model"] == model and parsed["pairs"]["Seed"] == str(seed)
-    assert parsed["pairs"]["Steps"] == str(steps) and parsed["pairs"]["Size"] == "512x768"
+    settings = ImageSettings(steps=steps, seed=seed, width=512, height=768, model=ModelRef(name=model))
+    parsed = parse_infotext(format_infotext(prompt, negative, settings))
+    assert parsed.prompt == prompt
+    assert parsed.negative_prompt == (negative or "")
+    assert parsed.pairs["Model"] == model and parsed.pairs["Seed"] == str(seed)
+    assert parsed.pairs["Steps"] == str(steps) and parsed.pairs["Size"] == "512x768"
 
 
 @pytest.mark.parametrize("key", ["api_key", "OPENAI_API_KEY", "token"])
@@ -137,3 +140,10 @@ def test_secrets_in_provider_options_never_reach_either_entry(make_png, key):
     image = make_image(make_png, provider_options={key: "sk-live-XYZ", "background": "auto"})
     chunks = png_text_chunks(image)
     assert all("sk-live-XYZ" not in value for value in chunks.values())
+
+
+def test_the_prompt_a_provider_rewrote_is_in_the_parameters_text(make_png):
+    image = make_image(make_png, prompt="a fox")
+    image.revised_prompt = "A photograph of a red fox, with snow: golden light"
+    pairs = parse_parameters(png_text_chunks(image)["parameters"])["pairs"]
+    assert pairs["Revised prompt"] == "A photograph of a red fox, with snow: golden light"

@@ -11,7 +11,7 @@ import io
 
 from ..errors import InvalidRequest
 from ..imageio import ImageData, check_image, sniff
-from ..metadata import png_text_chunks, with_png_text
+from ..metadata import with_metadata
 from ..result import GeneratedImage
 from .errors import PayloadTooLarge
 
@@ -68,6 +68,6 @@ def encode_image(image: GeneratedImage, output_format: str | None = None,
         extra = {"quality": max(1, compression)} if compression is not None and mime != "image/png" else {}
         im.save(buf, format=_PIL[mime], **extra)
         data = buf.getvalue()
-    if mime == "image/png":
-        data = with_png_text(data, png_text_chunks(image))
-    return data, mime
+    # PNGs with their text chunks, JPEG and WebP with the infotext as an EXIF UserComment, as A1111's API does
+    # (modules/api/api.py, encode_pil_to_base64)
+    return with_metadata(data, mime, image), mime

@@ -1,7 +1,6 @@
-"""A real server for the server tests: ``create_app`` under uvicorn on 127.0.0.1, in a thread.
-
-``live(config)`` starts one and returns its base URL; it stops when the test ends. Clients talk to it
-over real sockets, as they would to ``imagegen serve``.
+"""A real server for the server tests: ``create_app`` under uvicorn on 127.0.0.1, in a thread
+(``imagegen.testing.LiveServer``); it stops when the test ends. Clients talk to it over real sockets, as
+they would to ``imagegen serve``.
 """
 
 from __future__ import annotations
@@ -9,59 +8,30 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from PIL import Image
 
 from imagegen.errors import ImageGenError
 from imagegen.provider import ProgressEvent, ProviderRequest, ProviderResponse
-from imagegen.server import ServerConfig, create_app
-from imagegen.testing import FakeProvider, unused_port
-
-
-@dataclass
-class Live:
-    url: str
-    app: object
-    server: object
-
-    @property
-    def service(self):
-        return self.app.state.service  # type: ignore[attr-defined]
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
+from imagegen.server import ServerConfig
+from imagegen.testing import FakeProvider, LiveServer
 
 
 @pytest.fixture
 def live() -> Iterator:
-    import uvicorn
+    """``live(config | **settings)`` -> a started ``LiveServer`` (``.url``, ``.port``, ``.service``)."""
+    started: list[LiveServer] = []
 
-    started: list[tuple[uvicorn.Server, threading.Thread]] = []
-
-    def start(config: ServerConfig | None = None, **settings) -> Live:
-        app = create_app(config, **settings)
-        port = unused_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               lifespan="on"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        started.append((server, thread))
-        return Live(f"http://127.0.0.1:{port}", app, server)
+    def start(config: ServerConfig | None = None, **settings) -> LiveServer:
+        server = LiveServer(config, **settings)
+        started.append(server)
+        return server
 
     yield start
-    for server, thread in started:
-        server.should_exit = True
-        thread.join(timeout=20)
+    for server in started:
+        server.close()
 
 
 def _png(size=(64, 64), color=(200, 30, 30), mode="RGB", alpha=255) -> bytes:

@@ -23,35 +23,49 @@ from imagegen.provider import (
     Capabilities,
     Cost,
     CostItem,
+    GeneratedImage,
     GenerationWarning,
+    ImageData,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
     LoRA,
+    ModelRef,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
+    encode_png,
 )
+from imagegen.provider import ModelInfo as CatalogModel
 
 from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .embeddings import resolve_embeddings
-from .engine import Cancelled, Job, LoadedModel, LoRASpec, adapter_name, load_model
+from .engine import Cancelled, HiresPass, Job, LoadedModel, LoRASpec, adapter_name, load_model
+from .fewstep import FewStep, check_kind, detect
 from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .schedulers import Sampler, resolve_sampler
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, refiner_ref, vae_ref
+from .schedulers import Sampler, resolve_sampler, sampler_names
+from .upscalers import resolve_upscaler, upscale_image
 
 __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersProvider", "shared_cache"]
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling", "hires",
+                      "refiner"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
 DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
+#: Hires fix's default denoising strength (A1111's default for its second pass).
+HIRES_STRENGTH = 0.7
+#: The share of the steps the base model denoises before an SDXL refiner takes over (A1111's "Switch at").
+REFINER_SWITCH = 0.8
 MAX_SEED = 2**64 - 1
 #: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
 OPTIONS = ("canny_low", "canny_high", "guidance_cutoff")
@@ -88,7 +102,9 @@ class DiffusersProvider:
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
     a single file). ``vae``: a VAE used instead of the model's own (a folder, hub id or single file; ``vae=`` per
     call overrides it). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
-    every call. ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
+    every call. ``few_step``: declare the model a few-step one (``fewstep.KINDS``: "lcm", "lcm-unet", "tcd",
+    "lightning", "turbo") when its name does not say so: its steps, guidance and sampler become the defaults.
+    ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
     model folder recommends, else 1, every step). ``usd_per_hour``: the rate local device time is costed at
     (default ``$IMAGEGEN_GPU_USD_PER_HOUR`` or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the
     Hugging Face cache for hub ids (default: the standard one). ``cache``: a ``PipelineCache`` for loaded models
@@ -96,12 +112,14 @@ class DiffusersProvider:
     """
 
     name = "diffusers"
+    #: Runs on this machine's device: a Ray batch gives it one warm pipeline per worker (``imagegen.registry.is_local``).
+    local = True
 
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
                  device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
                  inpaint_model: str | None = None, inpaint_config: str | None = None, vae: str | None = None,
                  steps: int | None = None,
-                 guidance: float | None = None, guidance_cutoff: float | None = None,
+                 guidance: float | None = None, guidance_cutoff: float | None = None, few_step: str | None = None,
                  scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
                  max_images_per_call: int = 4, cache_dir: str | None = None,
@@ -137,6 +155,7 @@ class DiffusersProvider:
         self._steps = steps
         self._guidance = None if guidance is None else float(guidance)
         self._guidance_cutoff = None if guidance_cutoff is None else check_cutoff(guidance_cutoff)
+        self._few_step = None if few_step is None else check_kind(few_step)
         self._sampler: Sampler | None = resolve_sampler(scheduler) if scheduler else None
         self._clip_skip = _clip_skip(clip_skip)
         self._canny = _canny(canny)
@@ -146,7 +165,9 @@ class DiffusersProvider:
         self._device_info: DeviceInfo | None = None
         self._keys: set[CacheKey] = set()
         self._last_key: CacheKey | None = None
+        self._model_ref: ModelRef | None = None
         self._lock = threading.Lock()
+        self._upscaler_models: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"DiffusersProvider({self.model!r}, preset={self.preset!r})"
@@ -160,6 +181,23 @@ class DiffusersProvider:
                 if self._info is None:
                     self._info = describe(self.source, config=self.config, cache_dir=self.cache_dir)
         return self._info
+
+    def samplers(self) -> list[str]:
+        """The sampler names ``scheduler`` takes (A1111's; diffusers class names are accepted too). A server
+        lists these as its samplers (``/sdapi/v1/samplers``)."""
+        return sampler_names()
+
+    @classmethod
+    def catalog(cls) -> list[CatalogModel]:
+        """The embedded model, for ``imagegen.models()``: any SD 1.x, SD 2.x or SDXL model works too, by path
+        or hub id, and is described when it is named."""
+        caps = cls(MINI).capabilities()
+        return [CatalogModel(
+            provider=cls.name, model=MINI, status="active", sizes=caps.describe_sizes(),
+            max_images_per_call=caps.max_images_per_call,
+            price=f"local: device time at {RATE_ENV} (default $0 per hour)", operations=tuple(sorted(caps.operations)),
+            recommended=True, source="shipped with imagegen-diffusers",
+            note="any SD 1.x, SD 2.x or SDXL folder, checkpoint or hub id works as diffusers:<path or id>")]
 
     def capabilities(self) -> Capabilities:
         info = self.info()
@@ -178,14 +216,22 @@ class DiffusersProvider:
         entry = self._cache.peek(self._last_key) if self._last_key is not None else None
         return max(1, min(self._max_images, entry.max_batch)) if entry is not None else self._max_images
 
-    def defaults(self) -> tuple[int, float]:
+    def defaults(self, few: FewStep | None = None) -> tuple[int, float]:
         """(steps, guidance) used when a request gives none: this provider's own, else what the model folder
-        recommends (its ``imagegen.json``), else its family's."""
+        recommends (its ``imagegen.json``), else a few-step model's (``few``, see ``few_step``), else its family's."""
         info = self.info()
-        steps, guidance = FAMILY_DEFAULTS[info.family]
+        steps, guidance = (few.steps, few.guidance) if few is not None else FAMILY_DEFAULTS[info.family]
         steps = info.recommended_steps or steps
         guidance = info.recommended_guidance if info.recommended_guidance is not None else guidance
         return (self._steps or steps, self._guidance if self._guidance is not None else guidance)
+
+    def few_step(self, loras: Sequence[str] = ()) -> FewStep | None:
+        """The few-step settings this model (with ``loras``) is made for, or None: declared (``few_step=`` on the
+        provider, else ``few_step`` in the folder's ``imagegen.json``) or recognised (``fewstep.detect``)."""
+        info = self.info()
+        declared, by = (self._few_step, "few_step= on the provider") if self._few_step else (
+            info.few_step, "the model folder's imagegen.json")
+        return detect(self.model, loras, declared=declared, declared_by=by, guidance_embedded=info.guidance_embedded)
 
     def settings(self) -> Settings:
         """The settings this provider's preset picks for its model on its device (probes the device)."""
@@ -265,6 +311,9 @@ class DiffusersProvider:
             except ValueError as exc:  # the pipeline's own input checks
                 raise InvalidRequest(f"diffusers rejected the request: {exc}".splitlines()[0][:500]) from exc
         warnings += out.warnings
+        used = self._used(job, entry)
+        for image in out.images:
+            image.settings = used.model_copy(update={"seed": image.seed})
         settings = out.settings or entry.settings
         report = {"settings": settings.as_dict(), "scheduler": out.scheduler, "steps": job.steps,
                   "guidance": job.guidance, "guidance_cutoff": job.guidance_cutoff, "family": info.family,
@@ -276,6 +325,14 @@ class DiffusersProvider:
             report["strength"] = job.strength
         if job.operation == "controlnet":
             report.update(control_model=job.control_model, control=job.control or "image")
+        if job.few_step is not None:
+            report["few_step"] = job.few_step.report()
+        if job.refiner is not None:
+            report["refiner"] = {"model": job.refiner, "switch": job.refiner_switch}
+        if job.hires is not None:
+            h = job.hires
+            report["hires"] = {"size": f"{h.width}x{h.height}", "first_pass": f"{job.width}x{job.height}",
+                               "upscaler": h.upscaler.label, "strength": h.strength, "steps": h.steps}
         if job.operation == "inpaint" and job.inpaint_model and not info.inpainting:
             report["inpaint_model"] = job.inpaint_model
         for image in out.images:
@@ -285,6 +342,39 @@ class DiffusersProvider:
             timings["load_s"] = entry.load_s
         return ProviderResponse(images=out.images, cost=self._cost(out.device_s, device), warnings=list(warnings),
                                 usage=report, timings=timings)
+
+    async def upscale(self, image: ImageData, width: int, height: int, upscaler: str) -> GeneratedImage:
+        """``image`` enlarged to ``width`` x ``height`` (what ``imagegen upscale`` calls): ``lanczos``/``nearest``,
+        an upscaler model file (spandrel), or ``latent`` through this provider's model's VAE."""
+        chosen = resolve_upscaler(upscaler, field="upscaler")  # fail before any work
+        return await asyncio.to_thread(self._upscale, image, width, height, chosen)
+
+    def _upscale(self, image: ImageData, width: int, height: int, upscaler: Any) -> GeneratedImage:
+        device = self._device()
+        with device_lock(device.torch_device):
+            if upscaler.kind == "latent":
+                key = self._cache_key(device)
+                info = self.info()
+                entry, _ = self._cache.get_or_load(key, lambda: load_model(
+                    key, self.source, info, self._choose(info, device), device, cache_dir=self.cache_dir))
+                self._keys.add(key)
+                picture = entry.latent_upscale(image.to_pil(), width, height, upscaler)
+            else:
+                picture = upscale_image(image.to_pil().convert("RGB"), width, height, upscaler, device.torch_device,
+                                        self._upscaler_models)
+        return GeneratedImage(data=encode_png(picture), mime="image/png", width=picture.width, height=picture.height,
+                              info={"upscaler": upscaler.label})
+
+    def _used(self, job: Job, entry: LoadedModel) -> ImageSettings:
+        """What ``job`` ran with, as A1111 records it (models hashed once per file, see ``reporting``)."""
+        if self._model_ref is None:
+            self._model_ref = model_ref(self.model, self.source, cache_dir=self.cache_dir)
+        scheduler = entry.scheduler(job.sampler)
+        return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
+                            scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
+                            vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            refiner=refiner_ref(job.refiner, cache_dir=self.cache_dir) if job.refiner else None,
+                            embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
         return choose_settings(device, self.preset, family=info.family, width=info.native_side,
@@ -297,10 +387,14 @@ class DiffusersProvider:
         operation = req.operation
         seeds = [s if s is not None else secrets.randbelow(2**32)
                  for s in (list(req.seeds) + [None] * req.n)[:req.n]]
-        default_steps, default_guidance = self.defaults()
+        few = self.few_step([lo.path for lo in req.loras])
+        default_steps, default_guidance = self.defaults(few)
         steps = req.steps or default_steps
         guidance = req.guidance if req.guidance is not None else default_guidance
         options = self._options(req.provider_options, info, warnings)
+        eta = None
+        if sampler is None and few is not None:
+            sampler, eta = resolve_sampler(few.sampler), few.eta
         clip_skip = req.clip_skip if req.clip_skip is not None else self._clip_skip
         if clip_skip is not None and info.text_layers is not None and clip_skip > info.text_layers:
             raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "
@@ -327,17 +421,75 @@ class DiffusersProvider:
             warnings.append(GenerationWarning(f"negative_prompt: has no effect at guidance {guidance:g} "
                                               "(classifier-free guidance is off at 1 or below)",
                                               field="negative_prompt"))
+        hires = self._hires(req, steps, warnings)
+        refiner = self._refiner(req, info, steps, warnings)
         return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
                    steps=steps, guidance=float(guidance), guidance_cutoff=options["guidance_cutoff"],
-                   negative_prompt=req.negative_prompt, sampler=sampler,
+                   negative_prompt=req.negative_prompt, sampler=sampler, eta=eta, few_step=few,
                    strength=strength, control_scale=req.control_scale, control=control, control_model=control_model,
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
                    prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
                    embeddings=resolve_embeddings(req.embeddings), vae=req.vae or self.vae, tiling=req.tiling,
+                   hires=hires, refiner=refiner,
+                   refiner_switch=req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH,
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)
+
+    def _refiner(self, req: ProviderRequest, info: ModelInfo, steps: int,
+                 warnings: list[GenerationWarning]) -> str | None:
+        """The refiner to use, checked before any work: an SDXL base, txt2img, a step left on each side."""
+        if req.refiner is None:
+            return None
+        if info.family != "sdxl":
+            raise InvalidRequest(f"refiner: a refiner takes over from an SDXL base model; this is an "
+                                 f"{info.family_name} model", field="refiner")
+        if req.operation != "txt2img":
+            warnings.append(GenerationWarning(f"refiner: the refiner takes over a txt2img run; ignored for "
+                                              f"{req.operation}", kind="unsupported", field="refiner"))
+            return None
+        switch = req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH
+        if round(steps * switch) < 1 or round(steps * switch) >= steps:
+            raise InvalidRequest(f"refiner_switch: {switch:g} of {steps} steps leaves no step for the base model or "
+                                 "none for the refiner; give more steps or another switch point",
+                                 field="refiner_switch")
+        return req.refiner
+
+    def _hires(self, req: ProviderRequest, steps: int, warnings: list[GenerationWarning]) -> HiresPass | None:
+        """Hires fix resolved against this model: the target size on its grid, A1111's defaults for the rest
+        (upscaler "latent", strength 0.7, the first pass's steps)."""
+        hires = req.hires
+        if hires is None:
+            return None
+        if req.operation != "txt2img":
+            warnings.append(GenerationWarning(f"hires: hires fix is a second pass after txt2img; ignored for "
+                                              f"{req.operation}", kind="unsupported", field="hires"))
+            return None
+        caps = self.capabilities()
+        m = caps.multiple_of
+        if hires.size is not None:
+            wanted = hires.size
+        else:
+            assert hires.scale is not None
+            wanted = (round(req.width * hires.scale), round(req.height * hires.scale))
+        target = (max(m, round(wanted[0] / m) * m), max(m, round(wanted[1] / m) * m))
+        if max(target) > caps.max_side:
+            raise InvalidRequest(f"hires: {target[0]}x{target[1]} is past the largest side this model makes "
+                                 f"({caps.max_side}); use a smaller scale or size", field="hires")
+        if target[0] < req.width or target[1] < req.height:
+            raise InvalidRequest(f"hires: {target[0]}x{target[1]} is smaller than the first pass ({req.width}x"
+                                 f"{req.height}); hires fix makes the image larger", field="hires")
+        if hires.size is not None and target != wanted:
+            warnings.append(GenerationWarning(f"hires: {wanted[0]}x{wanted[1]} rounded to {target[0]}x{target[1]} "
+                                              f"(sides are multiples of {m})", kind="size", field="hires"))
+        strength = hires.strength if hires.strength is not None else HIRES_STRENGTH
+        second = hires.steps or steps
+        if int(second * strength) < 1:
+            raise InvalidRequest(f"hires: strength {strength:g} of {second} steps leaves no step to run; raise the "
+                                 "strength or the steps", field="hires")
+        return HiresPass(width=target[0], height=target[1], upscaler=resolve_upscaler(hires.upscaler),
+                         strength=strength, steps=second, scale=hires.scale)
 
     def _options(self, given: Mapping[str, Any], info: ModelInfo, warnings: list[GenerationWarning]) -> dict[str, Any]:
         unknown = sorted(set(given) - set(OPTIONS))

@@ -18,7 +18,8 @@ from imagegen.provider import InvalidRequest
 
 from ._lazy import diffusers
 
-__all__ = ["SAMPLERS", "Sampler", "describe_scheduler", "make_scheduler", "resolve_sampler", "sampler_names"]
+__all__ = ["SAMPLERS", "Sampler", "a1111_sampler", "describe_scheduler", "make_scheduler", "resolve_sampler",
+           "sampler_names"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     _s("DPM++ SDE Karras", "DPMSolverSinglestepScheduler", **_K),
     _s("UniPC", "UniPCMultistepScheduler"),
     _s("DEIS", "DEISMultistepScheduler"),
+    # few-step samplers: LCM (A1111's name), TCD, and Euler on trailing timesteps (A1111's "SGM Uniform"
+    # schedule, which SDXL Lightning and Turbo are made for)
+    _s("LCM", "LCMScheduler"),
+    _s("TCD", "TCDScheduler"),
+    _s("Euler SGM Uniform", "EulerDiscreteScheduler", **_NO_K, timestep_spacing="trailing"),
+    _s("Euler a SGM Uniform", "EulerAncestralDiscreteScheduler", timestep_spacing="trailing"),
 )}
 
 #: Other spellings people use (A1111's internal ``k_`` names, ComfyUI's, old ones), before normalizing.
@@ -121,3 +128,38 @@ def describe_scheduler(cls_name: str, config: Mapping[str, Any]) -> str:
 
 #: Values a scheduler config holds when it does not say (the classes' defaults), for ``describe_scheduler``.
 _DEFAULTS: dict[str, Any] = {"use_karras_sigmas": False, "algorithm_type": "dpmsolver++", "solver_order": 2}
+
+
+#: Samplers A1111 calls by another name (diffusers' PNDM with PRK steps skipped is A1111's PLMS).
+_A1111_NAMES = {"PNDM": "PLMS"}
+#: Samplers that step on k-diffusion sigmas, for which A1111 records a schedule type.
+_SIGMA_SAMPLERS = {"LMS", "Euler", "Euler a", "Heun", "DPM2", "DPM2 a", "DPM++ 2M", "DPM++ 2M SDE", "DPM++ SDE"}
+
+
+def a1111_sampler(cls_name: str, config: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(``Sampler``, ``Schedule type``) as A1111 1.9+ writes them for a scheduler of class ``cls_name``.
+
+    The schedule is named for the sigmas the scheduler will step on (diffusers' own mapping of A1111's
+    schedule types, ``docs/source/en/api/schedulers/overview.md``, "Noise schedules and schedule types"):
+    Karras, exponential and beta sigmas by their names; otherwise the timestep spacing — ``trailing`` is
+    A1111's ``SGM Uniform``, ``linspace`` (t from the last training step to 0) its ``Uniform``, and ``leading``
+    with ``steps_offset`` 1 (t = 1, 1 + k, 1 + 2k, ...) its ``DDIM`` schedule. Samplers that do not step on
+    sigmas (DDIM, PLMS, UniPC, ...) get no schedule type, as in A1111."""
+    name = describe_scheduler(cls_name, config)
+    base = name.removesuffix(" Karras")
+    if base not in _SIGMA_SAMPLERS:
+        return _A1111_NAMES.get(name, name), None
+    if name != base or config.get("use_karras_sigmas"):
+        return base, "Karras"
+    if config.get("use_exponential_sigmas"):
+        return base, "Exponential"
+    if config.get("use_beta_sigmas"):
+        return base, "Beta"
+    spacing = config.get("timestep_spacing", "linspace")
+    if spacing == "trailing":
+        return base, "SGM Uniform"
+    if spacing == "linspace":
+        return base, "Uniform"
+    if spacing == "leading" and config.get("steps_offset", 0) == 1:
+        return base, "DDIM"
+    return base, None

@@ -96,6 +96,12 @@ def test_without_usage_quality_auto_is_priced_at_the_quality_the_api_reports(mak
     assert result.cost.usd == pytest.approx(0.011)
 
 
+def test_the_quality_the_api_reports_is_recorded_as_the_one_used(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(1, quality="low")))
+    result = imagegen.generate("a fox", provider=make("gpt-image-1"), quality="auto")
+    assert result.images[0].settings.quality == "low"
+
+
 def test_without_usage_or_a_reported_quality_auto_is_priced_at_the_dearest(make, api, kit):
     result = run(make("gpt-image-1"), kit.request(1024, 1536, quality="auto"))
     assert result.cost.usd == pytest.approx(0.25) and "dearest" in result.cost.items[0].description

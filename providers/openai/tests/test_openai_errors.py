@@ -10,10 +10,13 @@ import time
 
 import pytest
 
+import imagegen
+import imagegen.testing
 from imagegen import (
     AuthenticationError,
     ContentPolicyError,
     InvalidRequest,
+    ProviderUnavailable,
     RateLimited,
     TransientError,
 )
@@ -49,9 +52,21 @@ def test_429_retry_after_as_an_http_date_is_seconds_from_now(make, api, kit):
     assert err.retry_after is not None and 25 <= err.retry_after <= 31
 
 
-def test_429_insufficient_quota_is_rate_limited_too(make, api, kit):
+@pytest.mark.parametrize(("code", "kind"), [("insufficient_quota", "insufficient_quota"), (None, "insufficient_quota")])
+def test_429_insufficient_quota_is_unavailable_not_a_rate_limit(code, kind, make, api, kit):
+    # OpenAI's body for it: https://platform.openai.com/docs/guides/error-codes/api-errors (checked 2026-12-02)
+    api.script("/images/generations", kit.error(429, "You exceeded your current quota, please check your plan and "
+                                                "billing details.", code, kind=kind))
+    err = fail(make(), kit.request(), ProviderUnavailable)
+    assert err.status == 429 and "quota" in str(err) and not err.retryable
+
+
+def test_insufficient_quota_is_not_retried_but_falls_back(make, api, kit):
     api.script("/images/generations", kit.error(429, "You exceeded your current quota", "insufficient_quota"))
-    assert fail(make(), kit.request(), RateLimited).code == "insufficient_quota"
+    backup = imagegen.testing.FakeProvider(capabilities=imagegen.Capabilities(default_size=(1024, 1024)))
+    result = imagegen.Client([make(), backup]).generate("a fox")
+    assert api.count == 1 and len(backup.calls) == 1
+    assert result.provider == "fake" and any(w.kind == "fallback" for w in result.warnings)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
