@@ -233,9 +233,10 @@ def _load_error(source: Source, exc: BaseException, *, config_dir: str | None) -
             "DiffusersProvider('model.safetensors', config='/models/stable-diffusion-v1-5')")
     if source.kind == "file" and is_shipped(config_dir):
         return ProviderUnavailable(
-            f"cannot load {source.describe()} ({text}). Its tensors do not fit the published architecture of its family "
-            "(the configs imagegen-diffusers ships): if it is a model of another shape, pass config= a diffusers "
-            "folder (or hub id) of its architecture; else the file is incomplete or corrupt: download it again")
+            f"cannot load {source.describe()} ({text}). Its tensors do not fit the published architecture of its "
+            "family (the configs imagegen-diffusers ships): if it is a model of another shape, pass config= a "
+            "diffusers folder (or hub id) of its architecture; else the file is incomplete or corrupt: download it "
+            "again")
     return ProviderUnavailable(f"cannot load {source.describe()} ({text}); the files are incomplete, corrupt or of "
                                "another architecture: re-download or re-save them")
 

@@ -51,7 +51,8 @@ def tokenizers(family: str) -> dict[str, Any]:
             continue
         with open(path, encoding="utf-8") as fh:
             config = json.load(fh)
-        out[name] = CLIPTokenizer(vocab=dict(vocab), merges=list(merges), unk_token=config["unk_token"],
+        pairs: list[Any] = list(merges)  # transformers types merges as strings; its BPE takes (a, b) pairs
+        out[name] = CLIPTokenizer(vocab=dict(vocab), merges=pairs, unk_token=config["unk_token"],
                                   bos_token=config["bos_token"], eos_token=config["eos_token"],
                                   pad_token=config["pad_token"], model_max_length=config["model_max_length"])
     return out

@@ -80,7 +80,8 @@ FAMILIES: dict[str, dict[str, Any]] = {
         "text_encoder/config.json": {**_CLIP_L, "hidden_size": 1024, "intermediate_size": 4096,
                                      "num_hidden_layers": 23, "num_attention_heads": 16, "hidden_act": "gelu",
                                      "projection_dim": 512},
-        "scheduler/scheduler_config.json": {"_class_name": "DDIMScheduler", **_BETAS, "prediction_type": "v_prediction"},
+        "scheduler/scheduler_config.json": {"_class_name": "DDIMScheduler", **_BETAS,
+                                            "prediction_type": "v_prediction"},
         "tokenizer/tokenizer_config.json": _tokenizer("!"),
     },
     "sdxl": {  # stabilityai/stable-diffusion-xl-base-1.0
@@ -131,7 +132,8 @@ def bytes_to_unicode() -> dict[int, str]:
 def clip_vocabulary(bpe_gz: str) -> tuple[dict[str, int], list[str]]:
     """(vocab, merges) as CLIP's ``SimpleTokenizer`` builds them: the 256 byte characters, the same with ``</w>``,
     one entry per merge (the first 48,894 lines after the header), then ``<|startoftext|>`` and ``<|endoftext|>``."""
-    lines = gzip.open(bpe_gz).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_gz) as fh:
+        lines = fh.read().decode("utf-8").split("\n")
     merges = lines[1:49152 - 256 - 2 + 1]
     chars = list(bytes_to_unicode().values())
     vocab = chars + [c + "</w>" for c in chars] + ["".join(m.split()) for m in merges]
