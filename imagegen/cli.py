@@ -894,8 +894,23 @@ def serve(
         "--drain-timeout", help="after SIGTERM, seconds to wait for requests in flight (default: as long as they "
         "take)", min=0)] = None,
     log_level: Annotated[str, Opt("--log-level", help="uvicorn's log level")] = "info",
+    use_ray: Annotated[bool, Opt("--ray", help="deploy with Ray Serve: $RAY_ADDRESS, or a local instance")] = False,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="the Ray cluster: auto, ray://HOST:10001, ... (implies --ray)")] = None,
+    replicas: Annotated[int | None, Opt(help="with --ray: replicas of the server (default: one per GPU, or 1)",
+                                        min=1)] = None,
+    gpus_per_replica: Annotated[float | None, Opt(
+        "--gpus-per-replica", help="with --ray: GPUs per replica (default 1 where there are GPUs, else 0)")] = None,
+    cpus_per_replica: Annotated[float | None, Opt(
+        "--cpus-per-replica", help="with --ray: CPUs per replica (default 1)")] = None,
 ) -> None:
     """Serve the OpenAI Images API (/v1) and the AUTOMATIC1111 API (/sdapi/v1) over your providers."""
+    address: bool | str = ray_address if ray_address else use_ray
+    if address is False:
+        for flag, value in (("--replicas", replicas), ("--gpus-per-replica", gpus_per_replica),
+                            ("--cpus-per-replica", cpus_per_replica)):
+            if value is not None:
+                fail(flag, "sizes the Ray Serve replicas; add --ray")
     if new_key is not None:
         if keys_file is None:
             fail("--new-key", "give --keys-file PATH to add the key to")
@@ -924,6 +939,15 @@ def serve(
     except errors.InvalidRequest as exc:
         option = _SERVE_OPTION.get(exc.field or "", f"--{(exc.field or 'serve').replace('_', '-')}")
         fail(option, exc.message.partition(": ")[2] or exc.message)
+    if address is not False:
+        try:
+            from .server.replicas import serve_on_ray
+        except ImportError:
+            fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
+        serve_on_ray(config, host=host, port=port, insecure_no_auth=insecure_no_auth, address=address,
+                     replicas=replicas, gpus_per_replica=gpus_per_replica,
+                     cpus_per_replica=cpus_per_replica if cpus_per_replica is not None else 1.0)
+        return
     run(config, host=host, port=port, insecure_no_auth=insecure_no_auth, log_level=log_level,
         drain_timeout=drain_timeout)
 

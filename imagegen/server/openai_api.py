@@ -145,7 +145,8 @@ async def variations(request: Request) -> Response:
     form = _validate(VariationRequest, fields)
     if not files.get("image"):
         raise InvalidRequest("image: a variation needs an 'image' part", field="image")
-    req = GenerationRequest(prompt="variation", **form.model_dump(exclude_none=True))
+    # a variation has no prompt of its own; this one stands in for it in results, metadata and the gallery
+    req = GenerationRequest(prompt="a variation of the input image", **form.model_dump(exclude_none=True))
     return await _serve(request, svc, req, request.state.key, images={"image": files["image"]}, variation=True)
 
 

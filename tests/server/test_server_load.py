@@ -110,3 +110,24 @@ def _wait_up(url: str, proc: subprocess.Popen) -> None:
         except httpx.TransportError:
             time.sleep(0.05)
     raise AssertionError("the server did not start")
+
+
+def test_the_serve_command_serves_until_sigterm(tmp_path):
+    port = unused_port()
+    command = [sys.executable, "-c", "import sys; from imagegen.cli import main; sys.exit(main())", "serve",
+               "-p", "fake:fake-1", "--alias", "gpt-image-2=fake:fake-1", "--port", str(port),
+               "--ledger", str(tmp_path / "l.sqlite"), "--log-level", "warning"]
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_up(url, proc)
+        models = httpx.get(f"{url}/v1/models").json()["data"]
+        made = httpx.post(f"{url}/v1/images/generations", json={"model": "gpt-image-2", "prompt": "x"})
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert [m["id"] for m in models] == ["gpt-image-2", "fake:fake-1", "fake-1"]
+    assert made.status_code == 200
+    assert [e.status for e in Ledger(tmp_path / "l.sqlite").entries()] == ["ok"]

@@ -156,3 +156,13 @@ def test_hires_fix_fields_become_imagegens_hires(live):
                    denoising_strength=0.4, hr_second_pass_steps=5)
     assert fake.calls[0].hires.as_dict() == {"scale": 2.0, "upscaler": "latent (antialiased)", "strength": 0.4,
                                              "steps": 5}
+
+
+def test_a_field_of_the_wrong_type_is_a1111s_422_naming_it(live):
+    import httpx
+
+    server = live(providers=[FakeProvider(capabilities=SMALL)])
+    res = httpx.post(f"{server.url}/sdapi/v1/txt2img", json={"prompt": "x", "steps": "many"})
+    body = res.json()
+    assert res.status_code == 422 and body["detail"][0]["loc"] == ["steps"]
+    assert body["errors"].startswith("steps:")
