@@ -269,7 +269,8 @@ def generate(
         emit_json(payload)
     else:
         write_rows(out, ["file", "seed", "size", "provider", "cost", "time"], image_rows(result, paths),
-                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} in {elapsed:.2f}s")
+                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} from {result.provider}:"
+                           f"{result.model} in {elapsed:.2f}s", same_in_caption=["provider"])
         if same is not None:
             verdict = "identical to" if all(same) else "DIFFERENT from"
             say("replay", f"pixels {verdict} {replay}")
