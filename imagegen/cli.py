@@ -269,7 +269,8 @@ def generate(
         emit_json(payload)
     else:
         write_rows(out, ["file", "seed", "size", "provider", "cost", "time"], image_rows(result, paths),
-                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} in {elapsed:.2f}s")
+                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} from {result.provider}:"
+                           f"{result.model} in {elapsed:.2f}s", same_in_caption=["provider"])
         if same is not None:
             verdict = "identical to" if all(same) else "DIFFERENT from"
             say("replay", f"pixels {verdict} {replay}")
@@ -405,7 +406,8 @@ def compare(
 ) -> int:
     """Run the same prompt and seeds on several providers: grid.png, report.html, comparison.json."""
     if not provider:
-        fail("--provider", "give at least one provider to compare, e.g. -p openai:dall-e-3 -p diffusers:imagegen-mini")
+        fail("--provider", "give at least one provider to compare, e.g. -p openai:gpt-image-2 "
+                           "-p diffusers:imagegen-mini")
     seed_list = parse_seeds(seeds)
     given = {"size": size, "n": n, "steps": steps, "guidance": guidance, "negative_prompt": negative,
              "scheduler": scheduler, "quality": quality, "style": style, "unsupported": unsupported}

@@ -52,6 +52,7 @@ from .models import ModelInfo, Source, hub_advice, hub_config_folder, resolve_so
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
 from .prompts import PromptEncoder
 from .schedulers import Sampler, describe_scheduler, make_scheduler
+from .shipped import is_shipped, tokenizers
 from .upscalers import Upscaler, upscale_image, upscale_latents
 
 __all__ = ["Cancelled", "HiresPass", "Job", "LoRASpec", "LoadedModel", "Outcome", "adapter_name", "is_oom",
@@ -230,6 +231,12 @@ def _load_error(source: Source, exc: BaseException, *, config_dir: str | None) -
             f"cannot load {source.describe()} ({text}). A single checkpoint needs the configs of its architecture: "
             "pass config= a local diffusers folder (or a cached hub id) of the same family, e.g. "
             "DiffusersProvider('model.safetensors', config='/models/stable-diffusion-v1-5')")
+    if source.kind == "file" and is_shipped(config_dir):
+        return ProviderUnavailable(
+            f"cannot load {source.describe()} ({text}). Its tensors do not fit the published architecture of its "
+            "family (the configs imagegen-diffusers ships): if it is a model of another shape, pass config= a "
+            "diffusers folder (or hub id) of its architecture; else the file is incomplete or corrupt: download it "
+            "again")
     return ProviderUnavailable(f"cannot load {source.describe()} ({text}); the files are incomplete, corrupt or of "
                                "another architecture: re-download or re-save them")
 
@@ -246,6 +253,8 @@ def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Setting
         with _quiet_diffusers():
             cls = getattr(diffusers(), _PIPELINES[(_group(info), "inpaint" if info.inpainting else "txt2img")])
             if source.kind == "file":
+                if is_shipped(info.config_dir):  # the package's own configs: tokenizers built here, nothing fetched
+                    kwargs.update(tokenizers(info.family))
                 pipe = cls.from_single_file(source.location, config=info.config_dir,
                                             local_files_only=info.config_dir is not None, **kwargs)
             else:

@@ -21,6 +21,7 @@ from imagegen.provider import ProviderUnavailable
 
 from .fewstep import KINDS as FEW_STEP_KINDS
 from .guidance import is_cutoff, is_guidance
+from .shipped import shipped_config
 
 __all__ = ["MINI", "ModelInfo", "Source", "checkpoint_tensors", "describe", "detect_checkpoint_family",
            "family_of_configs", "is_steps", "resolve_source"]
@@ -355,14 +356,17 @@ CONFIG_ENV = {"sd1": "IMAGEGEN_DIFFUSERS_CONFIG_SD1", "sd2": "IMAGEGEN_DIFFUSERS
               "sdxl": "IMAGEGEN_DIFFUSERS_CONFIG_SDXL"}
 
 
-def find_config(path: str, family: str) -> str | None:
+def find_config(path: str, family: str, *, inpainting: bool = False) -> str | None:
     """Configs for a single file given without ``config=``: a diffusers folder beside it with the same name
-    (``sd15.safetensors`` and ``sd15/``), else ``$IMAGEGEN_DIFFUSERS_CONFIG_<FAMILY>``, else None (diffusers
-    then fetches its default configs for the family from the hub, or its cache)."""
+    (``sd15.safetensors`` and ``sd15/``), else ``$IMAGEGEN_DIFFUSERS_CONFIG_<FAMILY>``, else the published
+    architecture's, shipped with this package (``shipped.py``). An inpainting file has no shipped configs: None
+    (diffusers then fetches its default configs for the family from the hub, or its cache)."""
     beside = os.path.splitext(path)[0]
     if os.path.isfile(os.path.join(beside, "model_index.json")):
         return beside
-    return os.environ.get(CONFIG_ENV[family]) or None
+    if os.environ.get(CONFIG_ENV[family]):
+        return os.environ[CONFIG_ENV[family]]
+    return None if inpainting else shipped_config(family)
 
 
 def describe_file(path: str, *, config: str | None, cache_dir: str | None = None) -> ModelInfo:
@@ -371,7 +375,7 @@ def describe_file(path: str, *, config: str | None, cache_dir: str | None = None
     family, inpainting = detect_checkpoint_family(keys, label=repr(path))
     params = sum(_numel(s) for k, s in keys.items() if k.startswith(("model.diffusion_model.", "first_stage_model.",
                                                                      "cond_stage_model.", "conditioner.")))
-    config = config or find_config(path, family)
+    config = config or find_config(path, family, inpainting=inpainting)
     if config is not None:
         config_source = resolve_source(config)
         if config_source.kind == "file":

@@ -112,7 +112,8 @@ class DiffusersProvider:
     """
 
     name = "diffusers"
-    #: Runs on this machine's device: a Ray batch gives it one warm pipeline per worker (``imagegen.registry.is_local``).
+    #: Runs on this machine's device: a Ray batch gives it one warm pipeline per worker
+    #: (``imagegen.registry.is_local``).
     local = True
 
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",

@@ -447,3 +447,11 @@ def tiny_embeddings(tmp_path_factory: pytest.TempPathFactory) -> TinyEmbeddings:
     safetensors.torch.save_file({"clip_l": torch.randn(2, 32, generator=g) * 2,
                                  "clip_g": torch.randn(2, 64, generator=g) * 2}, str(xl))
     return TinyEmbeddings(folder=folder, style_pt=style, neg_safetensors=neg, diffusers_bin=diff, sdxl=xl)
+
+
+@pytest.fixture(scope="session")
+def ldm_layout() -> Any:
+    """The converters to the original (LDM) key layout, for tests that write checkpoints of other shapes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(unet=unet_to_ldm, vae=vae_to_ldm, clip=clip_to_ldm, open_clip=open_clip_to_ldm)

@@ -31,6 +31,15 @@ def test_a_refiner_pair_runs_with_the_switch_point_and_changes_the_image(tiny):
     assert settings.refiner is not None and settings.refiner.name == "sdxl-refiner" and settings.refiner_switch == 0.6
 
 
+def test_the_refiner_is_recorded_in_a1111s_keys(tiny, tmp_path):
+    from PIL import Image
+
+    made = make(tiny, refiner=str(tiny.sdxl_refiner), refiner_switch=0.6)
+    with Image.open(made.images[0].save(tmp_path / "r.png")) as saved:
+        text = saved.info["parameters"]
+    assert "Refiner: sdxl-refiner" in text and "Refiner switch at: 0.6" in text
+
+
 def test_the_switch_point_decides_the_steps_of_each_expert(tiny):
     events = []
     provider = DiffusersProvider(str(tiny.sdxl))
