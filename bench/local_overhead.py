@@ -10,8 +10,10 @@ steps and size, interleaved round by round:
 
 Cold is a fresh interpreter's imports + load + first call (what a user's first image costs),
 and, in-process, a new pipeline / new client's first call with imports already done; warm is
-the median of later calls. CPU runs use one torch thread by default: on a shared machine a
-second thread spin-waits and made these calls up to 30x slower.
+the median of later calls. Both sides run on the same threads: ``--threads N`` (default 1) pins this
+process (and the fresh ones it starts) to N cores, so torch's own setting for the raw call and the provider's
+choice (the cores the process may use) are both N, and the ratio measures imagegen's overhead, not a thread
+count. On a shared machine a second thread spin-waits and made these calls up to 30x slower.
 
     python bench/local_overhead.py                          # 64x64, 4 steps, 30 rounds
     python bench/local_overhead.py --size 128 --steps 8 --json out.json
@@ -36,6 +38,17 @@ from _tiny import diffusers, tiny_sd_folder
 from remote_overhead import machine, stats
 
 PROMPT = "a red fox in fresh snow"
+
+
+def pin_threads(n: int) -> None:
+    """Run this process (and the interpreters it starts) on ``n`` cores with ``n`` torch threads, so the raw side
+    and the provider (which uses as many threads as the process has cores) compute with the same threads."""
+    import torch
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if cores:
+        os.sched_setaffinity(0, cores[:n])
+    torch.set_num_threads(n)
 
 
 def has_imagegen_diffusers() -> bool:
@@ -145,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
     if args.threads:
-        torch.set_num_threads(args.threads)
+        pin_threads(args.threads)
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                               "torch": torch.__version__, "threads": torch.get_num_threads(),
                               "args": {k: v for k, v in vars(args).items() if k != "json"}}
@@ -175,6 +188,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if local:
             r = imagegen_call(client, args)
             report["max_pixel_diff_vs_raw"] = same_pixels(r.images[0].data, raw_call(pipe, args, encode=True))
+            report["imagegen_threads"] = r.images[0].info["local"]["settings"].get("threads")
             client.close()
     report["import_s"] = {m: fresh_import_s(m) for m in ["diffusers"] + (["imagegen_diffusers"] if local else [])}
     warm = {n: s["median_ms"] / 1e3 for n, s in report["warm"].items()}
@@ -197,7 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def print_report(r: dict[str, Any], args: argparse.Namespace, local: bool) -> None:
-    print(f"# local overhead, {r['date']}\n{r['machine']}, torch {r['torch']} ({r['threads']} threads)")
+    print(f"# local overhead, {r['date']}\n{r['machine']}, torch {r['torch']} ({r['threads']} threads; imagegen's "
+          f"provider: {r.get('imagegen_threads')})")
     print(f"{args.size}x{args.size}, {args.steps} steps, guidance {args.guidance}, seed {args.seed}, "
           f"{args.rounds} interleaved rounds")
     if not local:

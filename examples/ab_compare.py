@@ -18,7 +18,7 @@ from imagegen.testing import FakeProvider
 
 def cloud() -> str | imagegen.Provider:
     if os.environ.get("OPENAI_API_KEY") and "openai" in imagegen.providers():
-        return "openai:gpt-image-1"
+        return "openai:gpt-image-2.6-sunburst"
     return FakeProvider("cloud-stand-in", price_per_image=0.04)
 
 
@@ -31,12 +31,16 @@ def local() -> str | imagegen.Provider:
 def main(out_dir: str = "out/ab") -> None:
     prompts = ["a lighthouse in a storm", imagegen.Prompt("a red fox", environment="snowy forest", style="photo")]
     with imagegen.Client() as client:
-        cmp = client.compare(prompts, providers=[cloud(), local()], seeds=[1, 2], size="512x512")
+        # "1:1" lets each model make a square of its own size (1024 px for GPT Image, 32 px for imagegen-mini);
+        # a fixed size such as "512x512" would be changed for both, with a warning each
+        cmp = client.compare(prompts, providers=[cloud(), local()], seeds=[1, 2], size="1:1")
     paths = cmp.save(out_dir)
     for row in cmp.table():
         cost = "unknown" if row["cost_usd"] is None else f"${row['cost_usd']:.2f}"
         print(f"{row['provider']:32} {row['images']} images, {row['failed']} failed, "
               f"{row['latency_s']:.2f}s mean, {cost}")
+        for warning in row["warnings"]:
+            print("  warning:", warning)
     print("grid:", paths["grid"], "\nreport:", paths["report"])
 
 

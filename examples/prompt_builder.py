@@ -18,15 +18,20 @@ from imagegen.testing import FakeProvider
 
 def main(out_dir: str = "out/prompts") -> None:
     base = imagegen.Prompt("a red fox", action="leaping over a fallen log", environment="snowy pine forest at dawn",
-                           quality="high", negative=["default", "photo"], params={"size": "16:9", "seed": 11})
+                           quality="high", params={"size": "16:9", "seed": 11})
     print("styles:", ", ".join(STYLE_PRESETS), "\nquality:", ", ".join(QUALITY_PRESETS),
           "\nnegative presets:", ", ".join(NEGATIVE_PRESETS))
     provider = "diffusers:imagegen-mini" if "diffusers" in imagegen.providers() else FakeProvider("stand-in")
-    for style in ("photo", "watercolor", "pixel art"):
-        prompt = base.with_(style=style)
+    # each style with the negatives that suit it: a photo keeps paintings out, a painted style keeps photos out
+    for style, negative in (("photo", ["default", "photo"]), ("watercolor", ["default", "art"]),
+                            ("pixel art", ["default", "art"])):
+        prompt = base.with_(style=style, negative=negative)
         print(f"\n[{style}] {prompt}\n  negative: {prompt.negative_prompt}")
         result = imagegen.generate(prompt, provider=provider, **prompt.kwargs())
-        print("  saved", result.save(out_dir, prefix=style.replace(" ", "-")))
+        print(f"  saved {result.save(out_dir, prefix=style.replace(' ', '-'))} at {result.image.width}x"
+              f"{result.image.height}")
+        for warning in result.warnings:
+            print("  warning:", warning)
 
 
 if __name__ == "__main__":

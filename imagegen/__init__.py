@@ -1,12 +1,13 @@
 """imagegen: one call, many image models.
 
     import imagegen
-    r = imagegen.generate("a red fox in snow", provider="openai:dall-e-3", size="16:9")
+    r = imagegen.generate("a red fox in snow", provider="openai:gpt-image-2", size="16:9")
     r.images[0].save("fox.png")
 """
 
 from ._version import __version__ as __version__
 from .budget import Budget
+from .catalog import Difference, ModelInfo
 from .client import DEFAULT_FALLBACK, Client, agenerate, generate
 from .compare import Comparison
 from .errors import (
@@ -26,7 +27,7 @@ from .metadata import ImageMetadata, read_metadata
 from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
 from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
-from .registry import providers, register_provider
+from .registry import live_differences, models, providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
 from .settings import HiresSettings, ImageSettings, ModelRef
@@ -43,6 +44,7 @@ __all__ = [
     "Comparison",
     "ContentPolicyError",
     "Cost",
+    "Difference",
     "GenerateParams",
     "GeneratedImage",
     "GenerationResult",
@@ -56,6 +58,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTotal",
     "LoRA",
+    "ModelInfo",
     "ModelRef",
     "ProgressEvent",
     "Prompt",
@@ -70,6 +73,8 @@ __all__ = [
     "UnsupportedFeature",
     "agenerate",
     "generate",
+    "live_differences",
+    "models",
     "providers",
     "read_metadata",
     "register_provider",

@@ -12,16 +12,30 @@ import collections
 import math
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import InvalidRequest
 from .provider import Provider
 from .retry import RetryPolicy
 
-__all__ = ["Limits", "Pace", "PerProvider", "Slots", "per_provider"]
+__all__ = ["Gate", "Limits", "Pace", "Pacer", "PerProvider", "Slots", "limit_of", "per_provider"]
 
 PerProvider = int | float | Mapping[str, int | float] | None
 Setting = int | float | dict[str, int | float] | None
+
+
+class Gate(Protocol):
+    """What a call holds while it runs: a provider's concurrency slot (``Slots``, or one held across machines)."""
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class Pacer(Protocol):
+    """What a call waits on before it starts: a provider's rpm pacing (``Pace``, or one shared across machines)."""
+
+    async def wait(self) -> None: ...
 
 
 class Slots:
@@ -79,13 +93,18 @@ class Pace:
         self._next = float("-inf")
         self._lock = threading.Lock()
 
-    async def wait(self) -> None:
+    def delay(self) -> float:
+        """Take the next start time; the seconds to wait for it (0: start now)."""
         with self._lock:
             now = self._policy.clock()
             start = max(now, self._next)
             self._next = start + self._interval
-        if start > now:
-            await self._policy.sleep(start - now)
+        return start - now
+
+    async def wait(self) -> None:
+        delay = self.delay()
+        if delay > 0:
+            await self._policy.sleep(delay)
 
 
 def per_provider(value: PerProvider, name: str, *, whole: bool) -> Setting:
@@ -106,7 +125,9 @@ def per_provider(value: PerProvider, name: str, *, whole: bool) -> Setting:
     return check(value)
 
 
-def _lookup(value: Setting, label: str, name: str) -> int | float | None:
+def limit_of(value: Setting, label: str) -> int | float | None:
+    """The setting for provider ``label`` ("name:model"): its own, its name's, ``"*"``'s, or the one number."""
+    name = label.partition(":")[0]
     if isinstance(value, dict):
         return value.get(label, value.get(name, value.get("*")))
     return value
@@ -122,12 +143,15 @@ class Limits:
         self._made: dict[str, tuple[Slots | None, Pace | None]] = {}
         self._lock = threading.Lock()
 
-    def of(self, provider: Provider) -> tuple[Slots | None, Pace | None]:
-        label = f"{provider.name}:{provider.model}"
+    def of(self, provider: Provider) -> tuple[Gate | None, Pacer | None]:
+        return self.at(f"{provider.name}:{provider.model}")
+
+    def at(self, label: str) -> tuple[Slots | None, Pace | None]:
+        """The slots and pacing of provider ``label`` ("name:model")."""
         with self._lock:
             if label not in self._made:
-                size = _lookup(self._max_concurrency, label, provider.name)
-                rate = _lookup(self._rpm, label, provider.name)
+                size = limit_of(self._max_concurrency, label)
+                rate = limit_of(self._rpm, label)
                 self._made[label] = (Slots(int(size)) if size else None,
                                      Pace(float(rate), self._policy) if rate else None)
             return self._made[label]

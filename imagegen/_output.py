@@ -7,7 +7,7 @@ header, at full width, for ``cut``, ``awk`` or a spreadsheet. ``--json`` stays t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from rich import box
 from rich.console import Console
@@ -16,22 +16,33 @@ from rich.table import Table
 
 __all__ = ["tsv_cell", "write_rows"]
 
+#: Cells up to this long are never folded on a terminal.
+SHORT = 12
+
 
 def write_rows(console: Console, header: Sequence[str], rows: Iterable[Sequence[object]], *,
-               caption: str | None = None) -> None:
+               caption: str | None = None, same_in_caption: Collection[str] = ()) -> None:
     """Print ``rows`` under ``header`` on ``console``: a folding table on a terminal, else TSV.
 
-    ``caption`` (a line under the table) is for people only; TSV gets nothing but the rows."""
+    ``caption`` (a line under the table) is for people only; TSV gets nothing but the rows. A column named
+    in ``same_in_caption`` whose value is the same on every row is left out of the table (the caption
+    says it), so the columns that differ get the width."""
     cells = [[("" if value is None else str(value)) for value in row] for row in rows]
     if not console.is_terminal:
         lines = ["\t".join(tsv_cell(h) for h in header), *("\t".join(tsv_cell(c) for c in row) for row in cells)]
         console.file.write("\n".join(lines) + "\n")
         console.file.flush()
         return
+    keep = [i for i, name in enumerate(header)
+            if not (cells and name in same_in_caption and len({row[i] for row in cells}) == 1)]
+    header, cells = [header[i] for i in keep], [[row[i] for i in keep] for row in cells]
     table = Table(*header, box=box.SIMPLE_HEAD, caption=escape(caption) if caption else None,
                   caption_justify="left")
-    for column in table.columns:
+    for index, column in enumerate(table.columns):
         column.overflow = "fold"
+        longest = max([len(str(column.header)), *(len(row[index]) for row in cells)])
+        if longest <= SHORT:  # seeds, sizes, money, times keep their width: the long cells fold instead
+            column.min_width = longest
     for row in cells:
         table.add_row(*(escape(c) for c in row))
     console.print(table)

@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from ._assemble import Partial, assemble
-from ._limits import Limits, Pace
+from ._limits import Limits, Pacer
 from .budget import Budget, Hold
 from .errors import BudgetExceeded, ImageGenError, ProviderUnavailable, TransientError
-from .ledger import EPSILON_USD, Ledger, LedgerEntry
+from .ledger import EPSILON_USD, LedgerEntry
 from .normalize import normalize
 from .params import GenerateParams
 from .provider import Provider, ProviderRequest, ProviderResponse
@@ -28,7 +28,7 @@ from .result import Attempt, AttemptStatus, Cost, CostSource, GenerationResult, 
 from .retry import RetryPolicy, retrying
 from .scrub import LazySecrets, scrub_error, scrub_object
 
-__all__ = ["Calls", "Run", "Settings", "skipped"]
+__all__ = ["Calls", "Recorder", "Run", "Settings", "skipped"]
 
 logger = logging.getLogger("imagegen")
 
@@ -49,13 +49,26 @@ class Run:
             self.warnings.append(warning)
 
 
-class Settings(Protocol):
-    """What the calls take from their ``Client``."""
+class Recorder(Protocol):
+    """Where attempts go when no budget settles them: a ``Ledger``, or one shared by a cluster's workers."""
 
-    retry: RetryPolicy
-    timeout: float | None
-    budget: Budget | None
-    ledger: Ledger | None
+    def record(self, entry: LedgerEntry) -> None: ...
+
+
+class Settings(Protocol):
+    """What the calls take from their ``Client`` (or from a Ray worker that reports to one coordinator)."""
+
+    @property
+    def retry(self) -> RetryPolicy: ...
+
+    @property
+    def timeout(self) -> float | None: ...
+
+    @property
+    def budget(self) -> Budget | None: ...
+
+    @property
+    def ledger(self) -> Recorder | None: ...
 
     def budgets_for(self, user: str | None) -> list[Budget]:
         """Every budget a call for ``user`` must fit: the client's, then the user's own."""
@@ -120,7 +133,7 @@ class Calls:
         return await retrying(policy, once, on_retry=on_retry)
 
     async def _attempt(self, provider: Provider, req: ProviderRequest, run: Run, secrets: Iterable[str],
-                       number: int, pace: Pace | None, deadline: float | None) -> ProviderResponse:
+                       number: int, pace: Pacer | None, deadline: float | None) -> ProviderResponse:
         label = f"{provider.name}:{provider.model}"
         budgets = self.settings.budgets_for(run.user)
         if pace is not None:

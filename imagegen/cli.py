@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -30,12 +31,13 @@ from .params import OPERATIONS
 from .provider import Capabilities, Provider
 from .registry import providers as installed_providers
 from .registry import resolve_provider
-from .result import GenerationResult, format_usd
+from .result import GenerationResult, GenerationWarning, format_usd
 from .retry import RetryPolicy
 from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
     from .compare import Comparison
+    from .replay import Replay
 
 __all__ = ["app", "main", "provider_matrix"]
 
@@ -44,6 +46,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
+EXIT_DIFFERENT = 1  # `imagegen models --live`: the vendors' lists differ from imagegen's data
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 PROGRESS_MODES = ("auto", "on", "off")
 
@@ -197,7 +200,9 @@ def generate(
     budget: Annotated[float | None, Opt(help="refuse calls that would spend more than this many USD")] = None,
     ledger: Annotated[Path | None, Opt(help="cost ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
     no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs")] = False,
-    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image")] = None,
+    replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image, from any tool")] = None,
+    model_dir: Annotated[list[Path] | None, Opt("--model-dir", help="folder to find --replay's checkpoint, LoRAs, "
+                                                                     "VAE and embeddings in; repeatable")] = None,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
     progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
@@ -220,8 +225,17 @@ def generate(
         params["provider_options"] = parse_options(option)
     specs = list(provider or [])
     original = None
+    replayed: Replay | None = None
+    if model_dir and replay is None:
+        fail("--model-dir", "only --replay looks models up by name; give --replay IMAGE too")
+    given_fields = set(params)
     if replay is not None:
-        prompt, specs, params, original = replay_request(replay, prompt, specs, params)
+        replayed = replay_request(replay, prompt, specs, params, model_dir or [])
+        prompt = prompt if prompt is not None else replayed.prompt
+        if not specs and replayed.spec:
+            specs = [replayed.spec]
+        params = {**replayed.params, **params}
+        original = replay if replayed.exact else None
     if prompt is None or not prompt.strip():
         fail("PROMPT", "give a prompt (or --replay IMAGE)")
     scorer = None
@@ -240,7 +254,7 @@ def generate(
         client = make_client(watch_all(display, specs), budget, ledger_path(ledger, no_ledger), display)
         try:
             t0 = time.perf_counter()
-            result = client.generate(prompt, params, select=select, scorer=scorer)
+            result = generate_replayed(client, prompt, params, replayed, given_fields, select=select, scorer=scorer)
             elapsed = time.perf_counter() - t0
         finally:
             client.close()
@@ -255,7 +269,8 @@ def generate(
         emit_json(payload)
     else:
         write_rows(out, ["file", "seed", "size", "provider", "cost", "time"], image_rows(result, paths),
-                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} in {elapsed:.2f}s")
+                   caption=f"{len(paths)} image{'s' if len(paths) != 1 else ''} from {result.provider}:"
+                           f"{result.model} in {elapsed:.2f}s", same_in_caption=["provider"])
         if same is not None:
             verdict = "identical to" if all(same) else "DIFFERENT from"
             say("replay", f"pixels {verdict} {replay}")
@@ -306,28 +321,56 @@ def hires_spec(amount: str | None, upscaler: str | None, strength: float | None,
     return {**spec, **{k: v for k, v in extra.items() if v is not None}}
 
 
-def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any]
-                   ) -> tuple[str | None, list[str], dict[str, Any], Path]:
-    """The prompt, provider and params recorded in ``path``; options given on the command line win."""
+def replay_request(path: Path, prompt: str | None, specs: list[str], params: dict[str, Any],
+                   model_dirs: Sequence[Path]) -> Replay:
+    """How to remake the image at ``path`` (``imagegen.replay``); the options given on the command line win."""
     from .metadata import read_metadata
+    from .replay import plan_replay
 
     if not path.is_file():
         fail("--replay", f"no such file: {path}")
+    for folder in model_dirs:
+        if not folder.is_dir():
+            fail("--model-dir", f"no such folder: {folder}")
     try:
         meta = read_metadata(str(path))
     except Exception as exc:  # not an image Pillow can read
         fail("--replay", f"cannot read {path}: {exc}")
     if meta.source == "none":
-        fail("--replay", f"{path} carries no imagegen or A1111 metadata")
-    operation = meta.params.get("operation")
+        fail("--replay", f"{path} carries no metadata imagegen can read (imagegen, A1111/Forge, ComfyUI, InvokeAI, "
+                         "Fooocus or NovelAI)")
+    planned = plan_replay(meta, model_dirs=[str(d) for d in model_dirs])
+    operation = planned.params.get("operation")
     if operation not in (None, "txt2img") and "image" not in params:
         fail("--replay", f"{path} was made with {operation}; pass its input with --image (and --mask)")
-    replayed = meta.replay_params()
-    if not specs:
-        if meta.spec is None:
-            fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
-        specs = [meta.spec]
-    return prompt or meta.prompt, specs, {**replayed, **params}, path
+    if not (prompt or planned.prompt):
+        fail("--replay", f"{path} records no prompt; give one")
+    if not specs and planned.spec is None and planned.exact:
+        fail("--replay", f"{path} does not say which provider made it; pass --provider name:model")
+    return planned
+
+
+def generate_replayed(client: Client, prompt: str, params: dict[str, Any], replayed: Replay | None,
+                      given: set[str], **kwargs: Any) -> GenerationResult:
+    """``client.generate``; for a replay of another tool's image, a setting taken from the image (not one of the
+    ``given`` options) that the provider refuses before anything is sent (an ``InvalidRequest`` naming it) is
+    dropped with a warning, and the request made without it."""
+    warnings = list(replayed.warnings) if replayed is not None else []
+    dropped: set[str] = set()
+    while True:
+        try:
+            result = client.generate(prompt, params, **kwargs)
+        except errors.InvalidRequest as exc:
+            field = (exc.field or "").split(".")[0]
+            if replayed is None or replayed.exact or field not in replayed.params or field in given | dropped:
+                raise
+            dropped.add(field)
+            params = {k: v for k, v in params.items() if k != field}
+            warnings.append(GenerationWarning(f"replay: {field} {replayed.params[field]!r}: {exc.message}; dropped",
+                                              kind="unsupported", field=field))
+            continue
+        result.warnings[:0] = warnings
+        return result
 
 
 def _same_pixels(original: Path, new: str) -> bool:
@@ -363,7 +406,8 @@ def compare(
 ) -> int:
     """Run the same prompt and seeds on several providers: grid.png, report.html, comparison.json."""
     if not provider:
-        fail("--provider", "give at least one provider to compare, e.g. -p openai:dall-e-3 -p diffusers:imagegen-mini")
+        fail("--provider", "give at least one provider to compare, e.g. -p openai:gpt-image-2 "
+                           "-p diffusers:imagegen-mini")
     seed_list = parse_seeds(seeds)
     given = {"size": size, "n": n, "steps": steps, "guidance": guidance, "negative_prompt": negative,
              "scheduler": scheduler, "quality": quality, "style": style, "unsupported": unsupported}
@@ -405,10 +449,130 @@ def _exit_for(failures: Sequence[errors.ImageGenError]) -> int:
     return EXIT_BUDGET if budget else EXIT_PROVIDER
 
 
+# -- batch ------------------------------------------------------------------------------------------
+
+class BatchProgress:
+    """``on_done`` for a batch: items done of all, images per second, dollars spent and the ETA, as one live
+    line on a terminal, or (``--progress on`` elsewhere) a plain line at every tenth of the batch."""
+
+    def __init__(self, display: Display, total: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.display = display
+        self.total = total
+        self.done = self.failed = self.images = 0
+        self.spent = 0.0
+        self.started = time.perf_counter()
+        self._shown_tenth = 0
+        self._bar = Progress(TextColumn("batch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                             TextColumn("{task.fields[spent]}"), TimeRemainingColumn(), console=display.console,
+                             transient=True, disable=not display.live)
+        self._task = self._bar.add_task("batch", total=total, rate="", spent="")
+
+    def __call__(self, index: int, outcome: Any) -> None:
+        self.done += 1
+        if isinstance(outcome, errors.ImageGenError):
+            self.failed += 1
+        else:
+            self.images += outcome.made
+            self.spent += outcome.cost_usd or 0.0
+        self._bar.update(self._task, completed=self.done, rate=self.rate(), spent=format_usd(self.spent))
+        tenth = self.done * 10 // max(self.total, 1)
+        if self.display.enabled and not self.display.live and tenth > self._shown_tenth:
+            self._shown_tenth = tenth
+            self.display.console.print(f"batch: {self.done}/{self.total} items, {self.rate()}, "
+                                       f"{format_usd(self.spent)} spent", markup=False, highlight=False)
+
+    def rate(self) -> str:
+        return f"{self.images / max(time.perf_counter() - self.started, 1e-9):.2f} images/s"
+
+    def __enter__(self) -> BatchProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+
+@app.command()
+def batch(
+    file: Annotated[Path, typer.Argument(help="items, one a line: a .jsonl or .csv file (see docs/cli.md)")],
+    out_dir: Annotated[Path, Opt("-o", "--out", help="output folder; a rerun skips the items already there")],
+    provider: Annotated[list[str] | None, Opt(
+        "--provider", "-p", help="name:model for items that name none; repeat for fallback")] = None,
+    budget_usd: Annotated[float | None, Opt(
+        "--budget-usd", help="refuse calls that would take the spend recorded in the ledger past this many USD")
+    ] = None,
+    ledger: Annotated[Path | None, Opt(help="cost ledger file (default: OUT/ledger.sqlite)")] = None,
+    no_ledger: Annotated[bool, Opt("--no-ledger", help="do not record costs (a budget then counts this run only)")
+                         ] = False,
+    concurrency: Annotated[int | None, Opt(help="items in flight at once (in-process, and cloud items on Ray)",
+                                           min=1)] = None,
+    rpm: Annotated[float | None, Opt(help="requests per minute, per provider, for the whole batch")] = None,
+    timeout: Annotated[float | None, Opt(help="seconds one provider attempt may take")] = None,
+    use_ray: Annotated[bool, Opt("--ray", help="run on Ray: $RAY_ADDRESS, or a local instance")] = False,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="the Ray cluster: auto, ray://HOST:10001, ... (implies --ray)")] = None,
+    workers: Annotated[int | None, Opt(help="with --ray: workers for local models (default: one per GPU, or 1)",
+                                       min=1)] = None,
+    gpus_per_worker: Annotated[float | None, Opt(
+        "--gpus-per-worker", help="with --ray: GPUs per local-model worker (default 1 on a GPU cluster, else 0)")
+    ] = None,
+    cpus_per_worker: Annotated[float | None, Opt(
+        "--cpus-per-worker", help="with --ray: CPUs per local-model worker (default 1)")] = None,
+    as_json: Annotated[bool, Opt("--json", help="print one JSON document with every item on stdout")] = False,
+    progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
+) -> int:
+    """Make every item of a JSONL or CSV file into OUT, in this process or on a Ray cluster; resumable."""
+    from .batch import run
+    from .batchfile import read_items
+
+    address: bool | str = ray_address if ray_address else use_ray
+    if address is False:
+        for option, value in (("--workers", workers), ("--gpus-per-worker", gpus_per_worker),
+                              ("--cpus-per-worker", cpus_per_worker)):
+            if value is not None:
+                fail(option, "sizes the Ray workers; add --ray")
+    else:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
+    items = read_items(file)
+    book = None if no_ledger else str(ledger if ledger is not None else out_dir / "ledger.sqlite")
+    if book is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(book)), exist_ok=True)
+    display = progress_display(progress, machine_output=as_json)
+    t0 = time.perf_counter()
+    with display, BatchProgress(display, len(items.items)) as bar:
+        outcomes = run(items, out_dir=out_dir, provider=list(provider) if provider else None, budget_usd=budget_usd,
+                       ledger=book, concurrency=concurrency, rpm=rpm, timeout=timeout, on_done=bar, ray=address,
+                       workers=workers, gpus_per_worker=gpus_per_worker,
+                       cpus_per_worker=cpus_per_worker if cpus_per_worker is not None else 1.0)
+    elapsed = time.perf_counter() - t0
+    failures = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, errors.ImageGenError)]
+    finished = [o for o in outcomes if not isinstance(o, errors.ImageGenError)]
+    made = [o for o in finished if not o.skipped]
+    if as_json:
+        emit_json({"items": [{"index": i, "where": items.where[i], "error": type(o).__name__, "message": o.message}
+                             if isinstance(o, errors.ImageGenError) else {"where": items.where[i], **asdict(o)}
+                             for i, o in enumerate(outcomes)],
+                   "made": len(made), "skipped": len(finished) - len(made), "failed": len(failures),
+                   "images": bar.images, "spent_usd": bar.spent, "elapsed_s": elapsed})
+    else:
+        if failures:
+            write_rows(out, ["item", "error"], [[items.where[i], _one_line(o)] for i, o in failures])
+        out.print(f"{len(outcomes)} items: {len(made)} made ({bar.images} images), {len(finished) - len(made)} "
+                  f"already there, {len(failures)} failed; {format_usd(bar.spent)} spent in {elapsed:.1f}s; "
+                  f"images in {out_dir}", markup=False, highlight=False, soft_wrap=True)
+    return _exit_for([o for _, o in failures]) if failures else EXIT_OK
+
+
 # -- providers, costs, info -------------------------------------------------------------------------
 
 MIDJOURNEY_ROW = ("midjourney", "—", "not supported: Midjourney offers no official API")
-_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style")
+_PARAMS = ("seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "quality", "style", "prompt_syntax",
+           "clip_skip", "embeddings", "hires", "refiner", "vae", "tiling")
 
 
 def _default_specs() -> list[str]:
@@ -483,6 +647,49 @@ def list_providers(
     say("note", "midjourney is not supported: Midjourney offers no official API")
 
 
+@app.command("models")
+def list_models(
+    provider: Annotated[str | None, Opt("--provider", "-p", help="only this provider's models: openai, google, "
+                                        "diffusers (or any installed provider)")] = None,
+    live: Annotated[bool, Opt("--live", help="also ask each cloud vendor for its model list (needs its key) and "
+                              "print where imagegen's data differs; exit 1 when it does")] = False,
+    as_json: Annotated[bool, Opt("--json", help="print JSON: {models: [...], differences: [...]}")] = False,
+) -> int:
+    """Every model imagegen knows: status, shutdown date, replacement, sizes, images per call, price basis."""
+    from .registry import live_differences, models
+
+    known = models(provider)
+    differences = []
+    failed: list[str] = []
+    if live:
+        names = [provider.partition(":")[0]] if provider else list(dict.fromkeys(m.provider for m in known))
+        for name in names:
+            try:
+                differences.extend(live_differences(name))
+            except errors.InvalidRequest:
+                if provider:  # asked for by name: say it has no live list
+                    raise
+            except errors.ImageGenError as exc:
+                failed.append(name)
+                say("provider failed", f"{name}: {_one_line(exc)}")
+    if as_json:
+        emit_json({"models": [m.to_dict() for m in known], "differences": [d.to_dict() for d in differences]})
+    else:
+        write_rows(out, ["provider", "model", "status", "shutdown", "replacement", "sizes", "per call", "price"],
+                   [[m.provider, m.model + (" (default)" if m.recommended else ""), m.status,
+                     m.shutdown.isoformat() if m.shutdown else "", m.replacement or "", m.sizes,
+                     m.max_images_per_call, m.price] for m in known])
+        if live:
+            if differences:
+                write_rows(out, ["provider", "model", "difference"],
+                           [[d.provider, d.model, d.message] for d in differences])
+            elif not failed:
+                say("note", "the vendors' lists match imagegen's data")
+    if failed:
+        return EXIT_PROVIDER
+    return EXIT_DIFFERENT if differences else EXIT_OK
+
+
 @app.command()
 def costs(
     ledger: Annotated[Path | None, Opt(help="ledger file (default: $IMAGEGEN_LEDGER or ~/.local/share)")] = None,
@@ -540,7 +747,8 @@ def info(
         ("seed", meta.seed), ("size", f"{meta.width}x{meta.height}" if meta.width else None)]
     shown = {"negative_prompt", "size", "steps", "guidance", "scheduler", "strength"}
     if meta.settings is not None:
-        shown |= {"operation", "loras", "quality", "style"}
+        shown |= {"operation", "loras", "quality", "style", "clip_skip", "hires", "vae", "embeddings", "refiner",
+                  "refiner_switch", "tiling"}
     rows += [(k, v) for k, v in sorted(meta.params.items()) if k not in shown]
     write_rows(out, ["field", "value"], [[key, value if isinstance(value, str) else json.dumps(value, default=str)]
                                          for key, value in rows if value not in (None, "", [], {}, ())])
@@ -688,8 +896,23 @@ def serve(
         "--drain-timeout", help="after SIGTERM, seconds to wait for requests in flight (default: as long as they "
         "take)", min=0)] = None,
     log_level: Annotated[str, Opt("--log-level", help="uvicorn's log level")] = "info",
+    use_ray: Annotated[bool, Opt("--ray", help="deploy with Ray Serve: $RAY_ADDRESS, or a local instance")] = False,
+    ray_address: Annotated[str | None, Opt(
+        "--ray-address", help="the Ray cluster: auto, ray://HOST:10001, ... (implies --ray)")] = None,
+    replicas: Annotated[int | None, Opt(help="with --ray: replicas of the server (default: one per GPU, or 1)",
+                                        min=1)] = None,
+    gpus_per_replica: Annotated[float | None, Opt(
+        "--gpus-per-replica", help="with --ray: GPUs per replica (default 1 where there are GPUs, else 0)")] = None,
+    cpus_per_replica: Annotated[float | None, Opt(
+        "--cpus-per-replica", help="with --ray: CPUs per replica (default 1)")] = None,
 ) -> None:
     """Serve the OpenAI Images API (/v1) and the AUTOMATIC1111 API (/sdapi/v1) over your providers."""
+    address: bool | str = ray_address if ray_address else use_ray
+    if address is False:
+        for flag, value in (("--replicas", replicas), ("--gpus-per-replica", gpus_per_replica),
+                            ("--cpus-per-replica", cpus_per_replica)):
+            if value is not None:
+                fail(flag, "sizes the Ray Serve replicas; add --ray")
     if new_key is not None:
         if keys_file is None:
             fail("--new-key", "give --keys-file PATH to add the key to")
@@ -718,6 +941,15 @@ def serve(
     except errors.InvalidRequest as exc:
         option = _SERVE_OPTION.get(exc.field or "", f"--{(exc.field or 'serve').replace('_', '-')}")
         fail(option, exc.message.partition(": ")[2] or exc.message)
+    if address is not False:
+        try:
+            from .server.replicas import serve_on_ray
+        except ImportError:
+            fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
+        serve_on_ray(config, host=host, port=port, insecure_no_auth=insecure_no_auth, address=address,
+                     replicas=replicas, gpus_per_replica=gpus_per_replica,
+                     cpus_per_replica=cpus_per_replica if cpus_per_replica is not None else 1.0)
+        return
     run(config, host=host, port=port, insecure_no_auth=insecure_no_auth, log_level=log_level,
         drain_timeout=drain_timeout)
 

@@ -38,7 +38,7 @@ from .scoring import Scorer, check_select, select_best
 from .scrub import LazySecrets, scrub_error, secrets_of
 
 if TYPE_CHECKING:
-    from .batch import BatchItem
+    from ._batch import BatchItem
     from .compare import Comparison
 
 __all__ = ["DEFAULT_FALLBACK", "Client", "agenerate", "generate"]
@@ -241,8 +241,8 @@ class Client:
                       out_dir: str | os.PathLike[str] | None = None, skip_existing: bool = True,
                       names: Sequence[str] | None = None, partial: Partial | None = None,
                       **kwargs: Any) -> list[BatchItem]:
-        """Many prompts, bounded concurrency, results in input order; see ``imagegen.batch``."""
-        from .batch import prepare
+        """Many prompts, bounded concurrency, results in input order; see ``imagegen._batch``."""
+        from ._batch import prepare
 
         job = prepare(self, prompts, params, provider=provider, concurrency=concurrency, out_dir=out_dir,
                       skip_existing=skip_existing, names=names, partial=partial, **kwargs)
@@ -255,7 +255,7 @@ class Client:
                              skip_existing: bool = True, names: Sequence[str] | None = None,
                              partial: Partial | None = None, **kwargs: Any) -> list[BatchItem]:
         """Async ``generate_many``."""
-        from .batch import prepare
+        from ._batch import prepare
 
         job = prepare(self, prompts, params, provider=provider, concurrency=concurrency, out_dir=out_dir,
                       skip_existing=skip_existing, names=names, partial=partial, **kwargs)
@@ -366,7 +366,7 @@ def default_client() -> Client:
 
 def generate(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
              provider: ProviderSpec | None = None, **kwargs: Any) -> GenerationResult:
-    """Generate images with the default client: ``imagegen.generate("a fox", provider="openai:dall-e-3")``."""
+    """Generate images with the default client: ``imagegen.generate("a fox", provider="openai:gpt-image-2")``."""
     return default_client().generate(prompt, params, provider=provider, **kwargs)
 
 

@@ -14,11 +14,12 @@ torch, transformers and torchmetrics are imported on first use only, never by ``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidRequest, ProviderUnavailable
@@ -69,14 +70,31 @@ def _tensor(out: Any) -> Any:
 _cache_lock = threading.Lock()
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards") off while imagegen loads or
+    saves a model for you: the caller's own display (or none) says what is happening."""
+    from transformers.utils import logging as hf_logging
+
+    hf: Any = hf_logging  # untyped functions
+    was_on = hf.is_progress_bar_enabled()
+    hf.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf.enable_progress_bar()
+
+
 @functools.lru_cache(maxsize=4)
 def _load(model: str) -> tuple[_ClipFeatures, Any]:
     _require()
     from transformers import CLIPModel, CLIPProcessor
 
     try:
-        clip = CLIPModel.from_pretrained(model, local_files_only=True)
-        processor = CLIPProcessor.from_pretrained(model, local_files_only=True)
+        with quiet_transformers():
+            clip = CLIPModel.from_pretrained(model, local_files_only=True)
+            processor = CLIPProcessor.from_pretrained(model, local_files_only=True)
     except OSError as exc:
         raise InvalidRequest(f"model: cannot load a CLIP model from {model!r} (a local folder with config.json, "
                              f"weights and processor files, or a hub id already in the local cache): {exc}",
@@ -270,9 +288,9 @@ def build_tiny_clip(directory: str | os.PathLike[str], *, seed: int = 0, image_s
         vision_config={"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
                        "image_size": image_size, "patch_size": 8},
         projection_dim=16)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), quiet_transformers():
         torch.manual_seed(seed)
         CLIPModel(config).save_pretrained(out)
-    processor.save_pretrained(out)
+        processor.save_pretrained(out)
     return out
 

@@ -36,9 +36,13 @@ def exif_block(text: str) -> bytes:
 
 
 def user_comment(image: PILImage.Image) -> str | None:
-    """The EXIF UserComment of an open image, decoded the way piexif's ``UserComment.load`` does."""
+    """The EXIF UserComment of an open image, decoded the way piexif's ``UserComment.load`` does: from the Exif
+    IFD, where the standard (and A1111) puts it, else from IFD0, where Fooocus' ``get_exif`` writes it as text."""
     try:
-        raw = image.getexif().get_ifd(EXIF_IFD).get(USER_COMMENT)
+        exif = image.getexif()
+        raw = exif.get_ifd(EXIF_IFD).get(USER_COMMENT)
+        if raw is None:
+            raw = exif.get(USER_COMMENT)
     except Exception:  # a broken EXIF block is no metadata, not a failure to open the image
         return None
     if isinstance(raw, str):

@@ -4,8 +4,9 @@ Writing follows ``create_infotext`` in A1111's ``modules/processing.py``: the pr
 line when there is one, then one line of ``Key: value`` pairs in A1111's key order (``Steps, Sampler, Schedule
 type, CFG scale, Seed, Size, Model hash, Model, VAE hash, VAE, Denoising strength, Clip skip, Tiling``, then
 what A1111 adds as it runs: the hires-fix keys, ``Lora hashes``, ``TI hashes``, ``Refiner``, ``Refiner switch
-at``; then ``Version``), with values quoted by ``infotext_utils.quote`` (JSON strings when they hold a comma,
-colon or newline). Numbers print as A1111's UI prints them (``7``, ``7.5``).
+at``; then imagegen's ``Quality`` and ``Style`` of a cloud model, a provider's own keys, ``Version``), with values
+quoted by ``infotext_utils.quote`` (JSON strings when they hold a comma, colon or newline). Numbers print as
+A1111's UI prints them (``7``, ``7.5``); each LoRA is an ``<lora:name:weight>`` tag in the prompt, as A1111 holds it.
 
 Reading follows ``parse_generation_parameters`` in ``modules/infotext_utils.py``: the last line holds the
 pairs when it has at least three (else it is part of the prompt), lines from ``Negative prompt:`` on are the
@@ -44,7 +45,7 @@ _HASHED = re.compile(r"^(.*?)\s*\[([0-9a-fA-F]{8,64})\]$")
 _KNOWN = {"Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model hash", "Model", "VAE hash", "VAE",
           "Denoising strength", "Clip skip", "Tiling", "Hires upscale", "Hires resize", "Hires steps",
           "Hires upscaler", "Hires sampler", "Hires schedule type", "Lora hashes", "TI hashes", "Refiner",
-          "Refiner switch at", "Version"}
+          "Refiner switch at", "Quality", "Style", "Version"}
 
 
 def quote(value: Any) -> str:
@@ -108,7 +109,8 @@ def format_infotext(prompt: str, negative_prompt: str | None, settings: ImageSet
                   ("Hires resize", f"{hires.width}x{hires.height}" if hires.scale is None and hires.width else None),
                   ("Hires steps", hires.steps), ("Hires upscaler", hires.upscaler)]
     pairs += [("Lora hashes", _hash_list(s.loras)), ("TI hashes", _hash_list(s.embeddings)),
-              ("Refiner", _titled(s.refiner)), ("Refiner switch at", s.refiner_switch if s.refiner else None)]
+              ("Refiner", _titled(s.refiner)), ("Refiner switch at", s.refiner_switch if s.refiner else None),
+              ("Quality", s.quality), ("Style", s.style)]  # a cloud model's, after A1111's keys
     pairs += list(s.extra.items()) + list((extra or {}).items())
     pairs.append(("Version", f"imagegen {__version__}" if version is None else version or None))
     line = ", ".join(f"{k}: {quote(v)}" for k, v in pairs if v is not None)
@@ -193,6 +195,7 @@ def settings_from_pairs(pairs: Mapping[str, str]) -> ImageSettings:
         m = _HASHED.match(pairs["Refiner"])
         fields["refiner"] = ModelRef(name=m[1], hash=m[2]) if m else ModelRef(name=pairs["Refiner"])
         fields["refiner_switch"] = _number(pairs.get("Refiner switch at"), float)
+    fields.update(quality=pairs.get("Quality"), style=pairs.get("Style"))
     fields["extra"] = {k: v for k, v in pairs.items() if k not in _KNOWN}
     return ImageSettings(**{k: v for k, v in fields.items() if v is not None})
 

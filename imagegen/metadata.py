@@ -38,9 +38,11 @@ _TEXT_TYPES = (b"tEXt", b"iTXt", b"zTXt")
 
 
 def a1111_parameters(prompt: str, negative_prompt: str | None, settings: ImageSettings, *,
-                     provider: str | None = None) -> str:
-    """The ``parameters`` text of an image: A1111's infotext of ``settings``, plus ``Provider`` when known."""
-    return format_infotext(prompt, negative_prompt, settings, extra={"Provider": provider} if provider else None)
+                     provider: str | None = None, revised_prompt: str | None = None) -> str:
+    """The ``parameters`` text of an image: A1111's infotext of ``settings``, plus ``Provider`` when known and the
+    prompt the provider actually drew (``Revised prompt``) when it rewrote the one it was sent."""
+    extra = {"Revised prompt": revised_prompt, "Provider": provider}
+    return format_infotext(prompt, negative_prompt, settings, extra={k: v for k, v in extra.items() if v})
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def png_text_chunks(image: GeneratedImage) -> dict[str, str]:
     if image.revised_prompt:
         entry["revised_prompt"] = image.revised_prompt
     text = a1111_parameters(str(info.get("prompt", "")), params.get("negative_prompt"), settings,
-                            provider=info.get("provider"))
+                            provider=info.get("provider"), revised_prompt=image.revised_prompt)
     return {"parameters": scrub(text),
             "imagegen": scrub(json.dumps(entry, ensure_ascii=False, default=str, sort_keys=True))}
 

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+from .catalog import LiveModel, ModelInfo
 from .checks import check_timeout
 from .errors import (
     AllProvidersFailed,
@@ -36,6 +37,7 @@ from .errors import (
 )
 from .hashing import embedding_hash, file_sha256, lora_hash, lora_sha256, model_hash, model_sha256
 from .imageio import ImageData, encode_png, sniff
+from .lifecycle import Lifecycle, Status, check_lifecycle
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
@@ -64,7 +66,10 @@ __all__ = [
     "ImageGenError",
     "ImageSettings",
     "InvalidRequest",
+    "Lifecycle",
+    "LiveModel",
     "LoRA",
+    "ModelInfo",
     "ModelRef",
     "Operation",
     "ProgressCallback",
@@ -75,9 +80,11 @@ __all__ = [
     "ProviderResponse",
     "ProviderUnavailable",
     "RateLimited",
+    "Status",
     "TransientError",
     "UnsupportedFeature",
     "WarningKind",
+    "check_lifecycle",
     "check_timeout",
     "embedding_hash",
     "encode_png",
@@ -129,12 +136,18 @@ class Capabilities:
     #: The longest prompt the model takes, in characters (None: no limit known); longer ones are refused
     #: with ``InvalidRequest`` when the request is planned, before anything is sent.
     max_prompt_chars: int | None = None
+    #: Input images one img2img/inpaint call takes (``image=[...]``); the mask applies to the first.
+    max_input_images: int = 1
+    #: Partial images (previews) a streamed call can send before the final one; 0: the provider sends none.
+    partial_images: int = 0
 
     def __post_init__(self) -> None:
         if self.sizes is not None and not self.sizes:
             raise ValueError("Capabilities.sizes: give at least one size, or None for free sizes")
-        if self.multiple_of < 1 or self.max_images_per_call < 1:
-            raise ValueError("Capabilities: multiple_of and max_images_per_call must be >= 1")
+        if self.multiple_of < 1 or self.max_images_per_call < 1 or self.max_input_images < 1:
+            raise ValueError("Capabilities: multiple_of, max_images_per_call and max_input_images must be >= 1")
+        if self.partial_images < 0:
+            raise ValueError("Capabilities.partial_images must be >= 0")
         lo = -(-self.min_side // self.multiple_of) * self.multiple_of
         if self.sizes is None and lo > self.max_side:
             raise ValueError("Capabilities: no side length fits min_side, max_side and multiple_of")
@@ -263,8 +276,12 @@ class Provider(Protocol):
     """A backend. Optional extras: ``spec_version`` (a class attribute: the ``SPEC_VERSION`` it was
     written for, default 1), ``estimate_cost(req) -> Cost | None`` for budgets, ``async prepare()`` for
     one-time setup that a ``Client`` awaits before planning a request (outside any per-attempt timeout;
-    called for every request, so it must be cheap once done), and ``async aclose()`` to release clients
-    or GPU memory."""
+    called for every request, so it must be cheap once done), ``async aclose()`` to release clients
+    or GPU memory; and for the catalog (``imagegen.models()``, ``imagegen models``): ``default_model`` (a
+    class attribute: the model the provider recommends today, used when a user names none),
+    ``catalog()`` (a classmethod: ``ModelInfo`` rows from the provider's data, no key or network) and
+    ``async list_models() -> list[LiveModel]`` (what the vendor lists now, for ``--live``). A provider with
+    lifecycle data refuses a shut-down model before sending anything, with ``check_lifecycle``."""
 
     name: str
     model: str

@@ -1,4 +1,5 @@
-"""Finding providers: ``"name:model"`` specs, entry points, and in-process registrations.
+"""Finding providers: ``"name:model"`` specs, entry points, and in-process registrations; and what they know
+(``models()``, ``live_differences()``: see ``imagegen.catalog``).
 
 Installed providers announce themselves in the entry-point group ``imagegen.providers``; the
 target is a factory ``factory(model, **options) -> Provider`` (usually the provider class). It is
@@ -13,11 +14,12 @@ from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
+from .catalog import Difference, ModelInfo, compare
 from .errors import InvalidRequest, ProviderUnavailable
 from .provider import Provider, spec_version
 
-__all__ = ["ProviderSpec", "default_provider_spec", "parse_spec", "provider_chain", "providers", "register_provider",
-           "resolve_provider", "spec_of"]
+__all__ = ["ProviderSpec", "alive_differences", "default_provider_spec", "is_local", "live_differences", "models",
+           "parse_spec", "provider_chain", "providers", "register_provider", "resolve_provider", "spec_of"]
 
 GROUP = "imagegen.providers"
 ProviderFactory = Callable[..., Provider]
@@ -123,18 +125,84 @@ def resolve_provider(spec: str | Provider, **options: Any) -> Provider:
     return provider
 
 
+def is_local(spec: ProviderSpec) -> bool:
+    """Whether ``spec`` runs on this machine's own device (its class says ``local = True``, as the diffusers
+    provider does) rather than calling a service: a cluster gives each such model its own warm worker. A spec
+    string is looked up without building the provider; an unknown name is ``ProviderUnavailable``."""
+    if isinstance(spec, str):
+        return bool(getattr(_factory(parse_spec(spec)[0]), "local", False))
+    return bool(getattr(spec, "local", False))
+
+
 def default_provider_spec() -> str:
-    """The provider used when none is named: ``IMAGEGEN_PROVIDER``, else a configured cloud key,
-    else the embedded local model."""
+    """The provider used when none is named: ``IMAGEGEN_PROVIDER``, else a configured cloud key (with
+    that provider's recommended model, its ``default_model``), else the embedded local model."""
     if env := os.environ.get("IMAGEGEN_PROVIDER"):
         return env
     installed = set(_installed()) | set(_registered)
     if os.environ.get("OPENAI_API_KEY") and "openai" in installed:
-        return "openai:gpt-image-1"
+        return _recommended("openai")
     if (os.environ.get("GOOGLE_API_KEY") or os.environ.get("GEMINI_API_KEY")) and "google" in installed:
-        return "google:gemini-2.5-flash-image"
+        return _recommended("google")
     if "diffusers" in installed:
         return EMBEDDED_MODEL
     raise ProviderUnavailable(
         "no provider given and none configured: pass provider='name:model', set IMAGEGEN_PROVIDER, or "
         "`pip install imagegen-diffusers` for the embedded offline model")
+
+
+def _recommended(name: str) -> str:
+    """``name:model`` with the model the provider recommends today (its factory's ``default_model``, which
+    the provider derives from its lifecycle data), or just ``name`` when it names none."""
+    model = getattr(_factory(name), "default_model", None)
+    return f"{name}:{model}" if isinstance(model, str) and model else name
+
+
+# -- what the providers know: the catalog ---------------------------------------------------
+
+def models(provider: str | None = None) -> list[ModelInfo]:
+    """Every model the installed providers know (or ``provider``'s only): status, shutdown, replacement,
+    sizes, images per call and price basis. Needs no key and no network."""
+    names = _names(provider)
+    rows: list[ModelInfo] = []
+    for name in names:
+        catalog = getattr(_factory(name), "catalog", None)
+        if catalog is not None:
+            rows.extend(catalog())
+    return rows
+
+
+def live_differences(provider: str, **options: Any) -> list[Difference]:
+    """``alive_differences`` from sync code (on imagegen's shared loop)."""
+    from ._loop import SHARED_LOOP
+
+    return SHARED_LOOP.run(alive_differences(provider, **options))
+
+
+async def alive_differences(provider: str, **options: Any) -> list[Difference]:
+    """Ask ``provider``'s vendor for its model list (with the provider's usual settings: its key, base URL,
+    ``options``) and return where imagegen's data differs. ``InvalidRequest`` when the provider has no live
+    list; the provider's own errors (no key: ``ProviderUnavailable``) otherwise."""
+    (name,) = _names(provider)
+    instance = resolve_provider(name, **options)
+    lister = getattr(instance, "list_models", None)
+    if lister is None:
+        raise InvalidRequest(f"provider: {name} has no live model list (only cloud providers do)", field="provider")
+    try:
+        live = list(await lister())
+    finally:
+        closer = getattr(instance, "aclose", None)
+        if closer is not None:
+            await closer()
+    return compare(models(name), live, provider=name)
+
+
+def _names(provider: str | None) -> list[str]:
+    installed = list(providers())
+    if provider is None:
+        return installed
+    name = provider.partition(":")[0].strip()
+    if name not in installed:
+        raise InvalidRequest(f"provider: {name!r} is not installed; installed: {', '.join(installed) or 'none'}",
+                             field="provider")
+    return [name]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from .provider import ProviderRequest
 
-__all__ = ["HiresSettings", "ImageSettings", "ModelRef", "complete_settings"]
+__all__ = ["HiresSettings", "ImageSettings", "ModelRef", "complete_settings", "model_name"]
 
 _MODEL = ConfigDict(extra="forbid", frozen=True)
 
@@ -134,8 +134,12 @@ def _base(path: str) -> str:
     return path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
 
 
+def model_name(path: str) -> str:
+    """A checkpoint's, LoRA's or embedding's name as A1111 shows it: the file name without folder and extension."""
+    return _stem(path)
+
+
 def _stem(path: str) -> str:
-    """A LoRA's, embedding's or checkpoint's name as A1111 shows it: the file name without folder and extension."""
     base = _base(path)
     stem, dot, ext = base.rpartition(".")
     return stem if dot and stem and ext.lower() in ("safetensors", "ckpt", "pt", "bin", "pth") else base

@@ -105,3 +105,32 @@ def test_gpu_bench_architectures_have_the_published_unet_sizes():
         sys.path.remove(BENCH)
     assert gpu.unet_params(gpu.sd15(tiny=False)) == 859_520_964  # SD 1.5's UNet: 859.5 M parameters
     assert gpu.unet_params(gpu.sdxl(tiny=False)) == 2_567_463_684  # SDXL base's UNet: 2.57 B
+
+
+def test_server_bench_prints_the_overhead_and_throughput(tmp_path):
+    pytest.importorskip("fastapi")
+    stdout, report = run_bench("server.py", "--rounds", "3", "--warmup", "1", "--requests", "8", "--concurrency",
+                               "1,4", tmp_path=tmp_path)
+    assert "server overhead per request" in stdout
+    assert report["sequential"]["server"]["n"] == 3 and report["sequential"]["in-process"]["n"] == 3
+    assert {int(c) for c in report["throughput"]} == {1, 4}
+    assert all(row["ok"] == 8 for row in report["throughput"].values())
+
+
+def test_batch_bench_prints_in_process_and_ray_side_by_side(tmp_path):
+    pytest.importorskip("ray")
+    pytest.importorskip("imagegen_diffusers")
+    stdout, report = run_bench("batch.py", "--items", "3", "--rounds", "1", "--steps", "1", "--cloud",
+                               "--latency", "0.01", tmp_path=tmp_path)
+    assert set(report["local"]) == {"in-process", "ray, 1 worker", "ray, 2 workers"}
+    assert set(report["cloud"]) == {"in-process", "ray tasks"}
+    assert all(x["n"] == 1 and x["images_per_s"] > 0 for x in report["local"].values())
+    assert "ray 2 workers / 1 worker (steady; 2.0 = linear)" in report["ratios"] and "| ray, 2 workers |" in stdout
+
+
+def test_cold_start_bench_reports_the_first_image_against_bare_imports(tmp_path):
+    pytest.importorskip("imagegen_diffusers")
+    stdout, report = run_bench("cold_start.py", "--rounds", "1", tmp_path=tmp_path)
+    assert report["bare_s"] > 0 and report["first_image_s"]["load (load_s)"] > 0
+    assert "first image / bare import torch, diffusers" in report["ratios"]
+    assert "| diffusers' lazy pipeline imports |" in stdout

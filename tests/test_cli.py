@@ -144,7 +144,7 @@ def test_replay_of_an_image_without_metadata_exits_2(capsys, tmp_path):
     bare = tmp_path / "bare.png"
     Image.new("RGB", (8, 8)).save(bare)
     code, _, err = run(capsys, "generate", "--replay", bare)
-    assert code == 2 and "--replay:" in err and "no imagegen or A1111 metadata" in err
+    assert code == 2 and "--replay:" in err and "carries no metadata imagegen can read" in err
 
 
 def test_info_reads_back_the_metadata(capsys, tmp_path):

@@ -84,10 +84,12 @@ def test_generate_in_an_80_column_terminal_folds_paths_and_specs_instead_of_cutt
                      "--seed", "1", "--size", "64x64", "-o", out_dir)
     rendered = terminal.getvalue()
     assert code == 0 and "…" not in rendered and max(len(line) for line in rendered.splitlines()) <= 80
-    rows = table_cells(rendered.split("4 images in")[0], "seed")
+    table, _, caption = rendered.partition("4 images from ")
+    rows = table_cells(table, "seed")
     assert [Path(r["file"]).name for r in rows] == [f"a-red-circle-on-a-blue-background-{s}.png" for s in (1, 2, 3, 4)]
     assert all(Path(r["file"]).is_file() for r in rows)
-    assert {r["provider"] for r in rows} == {f"{LONG}:a-model-name-that-is-long-too"}
+    assert "provider" not in rows[0]  # the same on every row: the caption names it, whole
+    assert " ".join(caption.split()).startswith(f"{LONG}:a-model-name-that-is-long-too in ")
 
 
 def test_costs_piped_prints_every_column_whole(capsys, tmp_path):
@@ -212,3 +214,12 @@ def test_watched_provider_shows_each_attempt_and_forwards_the_providers_own_prog
     client.generate("a fox", size="64x64")
     assert display.shown == ["waiting for fake:fake-1", "waiting for fake:fake-1 (attempt 2)", "denoising fake:fake-1"]
     assert display._progress.tasks[0].completed == 3
+
+
+def test_compare_exits_4_when_the_budget_refused_some_cells(capsys, tmp_path):
+    imagegen.register_provider("clifourcents", lambda model="m": FakeProvider(model, name="clifourcents",
+                                                                               price_per_image=0.04))
+    code, _, err = run(capsys, "compare", "a fox", "-p", "clifourcents", "--seeds", "1,2,3", "--budget", "0.10",
+                       "--size", "64x64", "-o", tmp_path / "ab")
+    assert code == 4 and err.count("BudgetExceeded") == 1
+    assert len(list((tmp_path / "ab" / "images").iterdir())) == 2

@@ -20,7 +20,7 @@ from PIL import Image
 import imagegen
 from imagegen.cli import app, main
 from imagegen.errors import ContentPolicyError
-from imagegen.provider import Capabilities
+from imagegen.provider import Capabilities, LiveModel, ModelInfo
 from imagegen.testing import FakeProvider
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
@@ -35,6 +35,20 @@ imagegen.register_provider("docsfour", lambda model="x": FakeProvider(  # 4 cent
     model, name="docsfour", price_per_image=0.04, capabilities=ONE_PER_CALL))
 imagegen.register_provider("docshalf", lambda model="x": FakeProvider(  # the second of two calls is refused
     model, name="docshalf", capabilities=ONE_PER_CALL, handler=_second_call_refused()))
+
+
+class _StaleCatalog(FakeProvider):
+    """A cloud provider whose vendor lists a model imagegen's data does not know."""
+
+    @classmethod
+    def catalog(cls) -> list[ModelInfo]:
+        return [ModelInfo("docsstale", "m-1", "active")]
+
+    async def list_models(self) -> list[LiveModel]:
+        return [LiveModel("m-1"), LiveModel("m-2")]
+
+
+imagegen.register_provider("docsstale", _StaleCatalog)
 
 
 def _second_call_refused() -> Callable[..., list[bytes]]:
@@ -182,9 +196,14 @@ def case_interrupted(run, tmp_path):
     return code
 
 
-CASES = {"done": case_done, "bad input": case_bad_input, "provider failure": case_provider_failure,
-         "partial failure": case_partial_failure, "budget": case_budget, "partial budget": case_partial_budget,
-         "interrupted": case_interrupted}
+def case_catalog_differs(run, tmp_path):
+    code, _ = run("models", "-p", "docsstale", "--live")
+    return code
+
+
+CASES = {"done": case_done, "catalog differs": case_catalog_differs, "bad input": case_bad_input,
+         "provider failure": case_provider_failure, "partial failure": case_partial_failure, "budget": case_budget,
+         "partial budget": case_partial_budget, "interrupted": case_interrupted}
 
 
 def test_the_exit_code_table_has_a_case_for_each_row_and_a_row_for_each_case():

@@ -75,3 +75,7 @@ def test_prompt_builder_makes_one_image_per_style(tmp_path):
     assert sorted(p.name for p in (tmp_path / "prompts").iterdir()) == [
         "photo-0.png", "pixel-art-0.png", "watercolor-0.png"]
     assert "negative: blurry, low quality" in proc.stdout
+    blocks = dict(re.findall(r"\n\[([a-z ]+)\] .*?\n  negative: (.*)", proc.stdout))
+    assert "painting" in blocks["photo"] and "photorealistic" not in blocks["photo"]
+    for painted in ("watercolor", "pixel art"):  # a painted style never gets "painting" as a negative
+        assert "photorealistic" in blocks[painted] and "painting" not in blocks[painted]

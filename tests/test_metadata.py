@@ -140,3 +140,10 @@ def test_secrets_in_provider_options_never_reach_either_entry(make_png, key):
     image = make_image(make_png, provider_options={key: "sk-live-XYZ", "background": "auto"})
     chunks = png_text_chunks(image)
     assert all("sk-live-XYZ" not in value for value in chunks.values())
+
+
+def test_the_prompt_a_provider_rewrote_is_in_the_parameters_text(make_png):
+    image = make_image(make_png, prompt="a fox")
+    image.revised_prompt = "A photograph of a red fox, with snow: golden light"
+    pairs = parse_parameters(png_text_chunks(image)["parameters"])["pairs"]
+    assert pairs["Revised prompt"] == "A photograph of a red fox, with snow: golden light"

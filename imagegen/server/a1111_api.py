@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .._version import __version__
 from ..errors import ImageGenError, InvalidRequest
@@ -113,9 +114,12 @@ _NEUTRAL: dict[str, tuple[Any, ...]] = {
     "s_tmin": (None, 0), "s_noise": (None, 1), "styles": (None, []),
     "refiner_checkpoint": (None, "", "None"), "infotext": (None, ""), "save_images": (None, False),
 }
-#: A1111 hires-fix upscaler names -> imagegen's (``Hires.upscaler``). Only names: a request never names a
-#: file on the server. A1111's other latent modes are served by imagegen's one latent upscaler.
-_UPSCALERS = {"latent": "latent", "lanczos": "lanczos"}
+#: A1111's hires-fix upscaler names that imagegen's local provider has too (``Hires.upscaler`` takes them in
+#: lower case). Only names: a request never names a file on the server.
+_LATENT_MODES = ("Latent", "Latent (antialiased)", "Latent (bicubic)", "Latent (bicubic antialiased)",
+                 "Latent (nearest)", "Latent (nearest-exact)")
+_PIXEL_UPSCALERS = ("Lanczos", "Nearest")
+_UPSCALERS = {name.lower(): name.lower() for name in (*_LATENT_MODES, *_PIXEL_UPSCALERS)}
 #: ... and those that only matter for inpainting, checked when a mask is given. imagegen inpaints from
 #: the original image, like A1111's ``inpainting_fill=1``.
 _NEUTRAL_INPAINT: dict[str, tuple[Any, ...]] = {
@@ -167,16 +171,14 @@ async def schedulers(request: Request) -> list[dict[str, Any]]:
 
 @router.get("/upscalers")
 async def upscalers(request: Request) -> list[dict[str, Any]]:
-    """A1111's ``None`` entry, then Lanczos when the selected chain does hires fix (``hr_upscaler``)."""
-    found = [{"name": "None", "model_name": None, "model_path": None, "model_url": None, "scale": 4}]
-    if _hires_capable(service(request).checkpoint):
-        found.append({"name": "Lanczos", "model_name": None, "model_path": None, "model_url": None, "scale": 4})
-    return found
+    """A1111's ``None`` entry, then Lanczos and Nearest when the selected chain does hires fix (``hr_upscaler``)."""
+    names = ["None", *(_PIXEL_UPSCALERS if _hires_capable(service(request).checkpoint) else ())]
+    return [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4} for n in names]
 
 
 @router.get("/latent-upscale-modes")
 async def latent_upscale_modes(request: Request) -> list[dict[str, Any]]:
-    return [{"name": "Latent"}] if _hires_capable(service(request).checkpoint) else []
+    return [{"name": n} for n in _LATENT_MODES] if _hires_capable(service(request).checkpoint) else []
 
 
 def _hires_capable(chain: Chain) -> bool:
@@ -320,7 +322,10 @@ async def _generate(request: Request, model: type[Txt2ImgRequest]) -> Any:
     body = await _json(request)
     if not isinstance(body, dict):
         raise InvalidRequest("body: expected a JSON object", field="body")
-    req = model.model_validate(body)
+    try:
+        req = model.model_validate(body)
+    except ValidationError as exc:  # A1111's answer for its request models: FastAPI's 422
+        raise RequestValidationError(exc.errors()) from None
     if req.script_name:
         raise InvalidRequest(f"script_name: Script '{req.script_name}' not found (this server has no scripts)",
                              field="script_name", status=422)
@@ -422,13 +427,11 @@ def _hires(req: Txt2ImgRequest, warnings: list[str]) -> dict[str, Any]:
     else:
         hires["scale"] = req.hr_scale if req.hr_scale is not None else 2.0
     name = (req.hr_upscaler or "").strip()
-    key = name.lower().split(" (")[0]
-    if key in _UPSCALERS:
-        hires["upscaler"] = _UPSCALERS[key]
-        if key != name.lower():
-            warnings.append(f"hr_upscaler: {name!r} is served by imagegen's {_UPSCALERS[key]!r} upscaler")
+    if name.lower() in _UPSCALERS:
+        hires["upscaler"] = _UPSCALERS[name.lower()]
     elif name and name != "None":
-        warnings.append(f"hr_upscaler: {name!r} is not available here (Latent, Lanczos); the provider's default "
+        known = ", ".join((*_LATENT_MODES, *_PIXEL_UPSCALERS))
+        warnings.append(f"hr_upscaler: {name!r} is not available here ({known}); the provider's default "
                         "upscaler was used")
     if req.denoising_strength is not None and 0 < req.denoising_strength <= 1:
         hires["strength"] = req.denoising_strength

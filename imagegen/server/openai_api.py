@@ -145,7 +145,8 @@ async def variations(request: Request) -> Response:
     form = _validate(VariationRequest, fields)
     if not files.get("image"):
         raise InvalidRequest("image: a variation needs an 'image' part", field="image")
-    req = GenerationRequest(prompt="variation", **form.model_dump(exclude_none=True))
+    # a variation has no prompt of its own; this one stands in for it in results, metadata and the gallery
+    req = GenerationRequest(prompt="a variation of the input image", **form.model_dump(exclude_none=True))
     return await _serve(request, svc, req, request.state.key, images={"image": files["image"]}, variation=True)
 
 
@@ -238,6 +239,12 @@ def _params(svc: Service, req: GenerationRequest, images: dict[str, list[bytes]]
     out: dict[str, Any] = {"n": n}
     if req.size not in (None, "", "auto"):
         out["size"] = req.size
+        width, sep, height = req.size.lower().partition("x")
+        if sep and width.strip().isdigit() and height.strip().isdigit():
+            pixels = int(width) * int(height)
+            if pixels > svc.config.max_image_pixels:
+                raise InvalidRequest(f"size: {req.size} is {pixels} pixels; this server makes at most "
+                                     f"{svc.config.max_image_pixels}", field="size")
     if req.quality not in (None, "auto"):
         out["quality"] = req.quality
     for name in ("style", "seed", "steps", "guidance", "negative_prompt", "scheduler"):

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-import itertools
+import json
+import os
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..imageio import ImageData
 from ..params import OPERATIONS
@@ -73,17 +75,34 @@ class FakeProvider:
     def __init__(self, model: str = "fake-1", *, capabilities: Capabilities | None = None,
                  latency: float | Iterable[float] = 0.0, script: Iterable[BaseException | None] = (),
                  handler: Handler | None = None, price_per_image: float | None = 0.0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, local: bool = False, log: str | os.PathLike[str] | None = None) -> None:
         self.model = model
         if name is not None:
             self.name = name
+        self.local = local
+        self.log = os.fspath(log) if log is not None else None
         self._caps = capabilities or DEFAULT_CAPABILITIES
-        self._latency = itertools.cycle([latency]) if isinstance(latency, (int, float)) else iter(latency)
-        self._last_latency = float(latency) if isinstance(latency, (int, float)) else 0.0
-        self._script = iter(list(script))
+        self._latency: Iterator[float] | None = None
+        self._last_latency = 0.0
+        if isinstance(latency, (int, float)):
+            self._last_latency = float(latency)
+        else:
+            self._latency = iter(latency)
+        self._script = list(script)
+        self._scripted = 0
         self._handler = handler
         self.price_per_image = price_per_image
         self.calls: list[ProviderRequest] = []
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["calls"] = []
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def capabilities(self) -> Capabilities:
@@ -100,12 +119,30 @@ class FakeProvider:
 
     def _next(self) -> tuple[float, BaseException | None]:
         with self._lock:
-            self._last_latency = next(self._latency, self._last_latency)
-            return self._last_latency, next(self._script, None)
+            if self._latency is not None:
+                self._last_latency = next(self._latency, self._last_latency)
+            failure = self._script[self._scripted] if self._scripted < len(self._script) else None
+            self._scripted += 1
+            return self._last_latency, failure
+
+    def _write_log(self, event: str, req: ProviderRequest) -> None:
+        if self.log is None:
+            return
+        line = json.dumps({"event": event, "prompt": req.prompt, "seeds": list(req.seeds), "n": req.n,
+                           "pid": os.getpid()}) + "\n"
+        with open(self.log, "a", encoding="utf-8") as fh:  # one short append: whole lines, even from many processes
+            fh.write(line)
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
         with self._lock:
             self.calls.append(req)
+        self._write_log("start", req)
+        try:
+            return await self._make(req)
+        finally:
+            self._write_log("end", req)
+
+    async def _make(self, req: ProviderRequest) -> ProviderResponse:
         delay, failure = self._next()
         if delay:
             await asyncio.sleep(delay)

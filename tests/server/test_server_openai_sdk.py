@@ -187,3 +187,10 @@ def test_each_answer_reports_its_cost(live):
     raw = sdk(server.url).images.with_raw_response.generate(prompt="x", size="64x64", n=2)
     assert raw.headers["x-imagegen-cost-usd"] == "0.080000"
     assert raw.parse().model_extra["imagegen"]["cost_usd"] == pytest.approx(0.08)
+
+
+def test_a_body_over_the_limit_is_the_sdks_413_status_error(live):
+    server = live(providers=[FakeProvider(capabilities=SMALL)], max_body_bytes=2048)
+    with pytest.raises(openai.APIStatusError) as info:
+        sdk(server.url).images.generate(prompt="x" * 4000, size="64x64")
+    assert info.value.status_code == 413 and info.value.body["code"] == "request_too_large"

@@ -143,3 +143,26 @@ def test_progress_reports_steps_while_generating_and_zero_when_idle(live, stoppa
     assert 0 < busy["progress"] < 1
     assert idle["progress"] == 0 and idle["state"]["job_count"] == 0
     client.util_wait_for_ready(check_interval=0.01)  # what clients poll after switching models: returns
+
+
+def test_hires_fix_fields_become_imagegens_hires(live):
+    hires = Capabilities(default_size=(64, 64), supports=frozenset({"seed", "hires"}))
+    fake = FakeProvider(capabilities=hires)
+    server = live(providers=[fake])
+    client = api(server)
+    assert [u["name"] for u in client.get_upscalers()] == ["None", "Lanczos", "Nearest"]
+    assert "Latent (antialiased)" in [m["name"] for m in client.get_latent_upscale_modes()]
+    client.txt2img(prompt="x", width=64, height=64, enable_hr=True, hr_scale=2, hr_upscaler="Latent (antialiased)",
+                   denoising_strength=0.4, hr_second_pass_steps=5)
+    assert fake.calls[0].hires.as_dict() == {"scale": 2.0, "upscaler": "latent (antialiased)", "strength": 0.4,
+                                             "steps": 5}
+
+
+def test_a_field_of_the_wrong_type_is_a1111s_422_naming_it(live):
+    import httpx
+
+    server = live(providers=[FakeProvider(capabilities=SMALL)])
+    res = httpx.post(f"{server.url}/sdapi/v1/txt2img", json={"prompt": "x", "steps": "many"})
+    body = res.json()
+    assert res.status_code == 422 and body["detail"][0]["loc"] == ["steps"]
+    assert body["errors"].startswith("steps:")

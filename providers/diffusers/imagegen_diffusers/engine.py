@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import inspect
+import json
 import logging
 import os
 import re
@@ -45,11 +46,13 @@ from ._lazy import diffusers, torch
 from .cache import CacheKey
 from .device import DeviceInfo
 from .embeddings import EmbeddingSpec, load_embedding, unload_embedding
+from .fewstep import FewStep
 from .guidance import after_step, tensor_inputs
-from .models import ModelInfo, Source, hub_advice, resolve_source
+from .models import ModelInfo, Source, hub_advice, hub_config_folder, resolve_source
 from .presets import LADDER, Settings, apply_rung, call_settings, next_rung
 from .prompts import PromptEncoder
 from .schedulers import Sampler, describe_scheduler, make_scheduler
+from .shipped import is_shipped, tokenizers
 from .upscalers import Upscaler, upscale_image, upscale_latents
 
 __all__ = ["Cancelled", "HiresPass", "Job", "LoRASpec", "LoadedModel", "Outcome", "adapter_name", "is_oom",
@@ -130,6 +133,10 @@ class Job:
     guidance_cutoff: float = 1.0
     negative_prompt: str | None = None
     sampler: Sampler | None = None
+    #: The sampler's eta (TCD's gamma), when the few-step model it was chosen for asks for one.
+    eta: float | None = None
+    #: The few-step model settings the defaults came from, for the report.
+    few_step: FewStep | None = None
     strength: float | None = None
     control_scale: float | None = None
     control: str | None = None
@@ -149,6 +156,9 @@ class Job:
     tiling: bool = False
     #: Hires fix: a second pass at a larger size (txt2img only).
     hires: HiresPass | None = None
+    #: An SDXL refiner (folder, hub id or file) that denoises the steps after ``refiner_switch`` (a share of them).
+    refiner: str | None = None
+    refiner_switch: float = 0.8
     canny: tuple[int, int] = imaging.CANNY_DEFAULTS
     image: ImageData | None = None
     mask: ImageData | None = None
@@ -221,6 +231,12 @@ def _load_error(source: Source, exc: BaseException, *, config_dir: str | None) -
             f"cannot load {source.describe()} ({text}). A single checkpoint needs the configs of its architecture: "
             "pass config= a local diffusers folder (or a cached hub id) of the same family, e.g. "
             "DiffusersProvider('model.safetensors', config='/models/stable-diffusion-v1-5')")
+    if source.kind == "file" and is_shipped(config_dir):
+        return ProviderUnavailable(
+            f"cannot load {source.describe()} ({text}). Its tensors do not fit the published architecture of its "
+            "family (the configs imagegen-diffusers ships): if it is a model of another shape, pass config= a "
+            "diffusers folder (or hub id) of its architecture; else the file is incomplete or corrupt: download it "
+            "again")
     return ProviderUnavailable(f"cannot load {source.describe()} ({text}); the files are incomplete, corrupt or of "
                                "another architecture: re-download or re-save them")
 
@@ -237,6 +253,8 @@ def load_model(key: CacheKey, source: Source, info: ModelInfo, settings: Setting
         with _quiet_diffusers():
             cls = getattr(diffusers(), _PIPELINES[(_group(info), "inpaint" if info.inpainting else "txt2img")])
             if source.kind == "file":
+                if is_shipped(info.config_dir):  # the package's own configs: tokenizers built here, nothing fetched
+                    kwargs.update(tokenizers(info.family))
                 pipe = cls.from_single_file(source.location, config=info.config_dir,
                                             local_files_only=info.config_dir is not None, **kwargs)
             else:
@@ -282,8 +300,10 @@ class LoadedModel:
         self._unets: OrderedDict[str, Any] = OrderedDict()
         self._vaes: OrderedDict[str, Any] = OrderedDict()
         self._upscalers: dict[str, Any] = {}  # upscaler model file -> loaded model
+        self._refiners: OrderedDict[str, Any] = OrderedDict()
+        self._refiner_schedulers: dict[tuple[str, str], Any] = {}
         self._adapters: OrderedDict[str, str] = OrderedDict()
-        self._encoders: dict[int, PromptEncoder] = {}
+        self._encoders: dict[tuple[int, int], PromptEncoder] = {}
         self._embeddings: dict[str, tuple[str, list[str]]] = {}  # name -> (file, tokens added)
         self._active: tuple[tuple[str, str, float], ...] = ()
         self._applied = replace(settings, vae_slicing=False, vae_tiling=False, attention="sdpa", offload="none")
@@ -333,6 +353,8 @@ class LoadedModel:
         self._unets.clear()
         self._vaes.clear()
         self._upscalers.clear()
+        self._refiners.clear()
+        self._refiner_schedulers.clear()
         self._schedulers.clear()
         self._empty_cache()
 
@@ -720,14 +742,119 @@ class LoadedModel:
             kwargs["strength"] = job.strength
         if job.operation == "controlnet" and job.control_scale is not None:
             kwargs["controlnet_conditioning_scale"] = job.control_scale
+        if job.eta is not None:
+            kwargs["eta"] = job.eta
         if self.info.family == "sdxl":  # micro-conditioning: made at, and meant for, this size
             kwargs.update(original_size=(job.height, job.width), target_size=(job.height, job.width))
         with torch().inference_mode(), self._modules_for(pipe, job):
-            if job.hires is None:
+            if job.hires is None and job.refiner is None:
                 return list(pipe(**kwargs).images)
             kwargs["output_type"] = "latent"
+            if job.refiner is not None:
+                kwargs["denoising_end"] = job.refiner_switch
             latents = pipe(**kwargs).images
+            if job.refiner is not None:
+                refined = self._refiner_pass(job, latents, count, seeds, first, latent=job.hires is not None)
+                if job.hires is None:
+                    return list(refined)
+                latents = refined
             return self._hires_pass(pipe, job, latents, kwargs, seeds, first)
+
+    def _refiner_pass(self, job: Job, latents: Any, count: int, seeds: list[int], first: int, *,
+                      latent: bool) -> Any:
+        """The SDXL ensemble of experts: the refiner denoises the steps after the switch point of the base's
+        latents (``denoising_start``), with its own prompt embeddings (its text encoder) and scheduler."""
+        assert job.refiner is not None
+        refiner = self.refiner(job.refiner)
+        refiner.scheduler = self._refiner_scheduler(job.refiner, refiner, job.sampler)
+        kwargs: dict[str, Any] = {
+            "image": latents, "denoising_start": job.refiner_switch, "num_inference_steps": job.steps,
+            "guidance_scale": job.guidance, "generator": _generators(seeds),
+            "output_type": "latent" if latent else "pil", **self._callbacks(refiner, job, first, "refiner"),
+            **self.prompt_inputs(refiner, job, count),
+        }
+        with self._modules_for(refiner, job):
+            out = refiner(**kwargs).images
+        return out if latent else list(out)
+
+    def refiner(self, ref: str) -> Any:
+        """The SDXL refiner at ``ref`` as an img2img pipeline, loaded once. Its second text encoder, tokenizer and
+        VAE are the base model's when their configs match (as the official pair's do), so only its UNet is new."""
+        found = self._refiners.get(ref)
+        if found is not None:
+            self._refiners.move_to_end(ref)
+            return found
+        if self.info.family != "sdxl":
+            raise InvalidRequest(f"refiner: a refiner takes over from an SDXL base model; this is an "
+                                 f"{self.info.family_name} model", field="refiner")
+        try:
+            source = resolve_source(ref)
+        except ProviderUnavailable as exc:
+            raise InvalidRequest(f"refiner: {exc.message}", field="refiner") from None
+        cls = diffusers().StableDiffusionXLImg2ImgPipeline
+        kwargs: dict[str, Any] = {**_dtype_kwarg(_dtype(self.settings.dtype)), **self._shared_with_refiner(source)}
+        try:
+            with _quiet_diffusers():
+                if source.kind == "file":
+                    beside = os.path.splitext(source.location)[0]
+                    config = beside if os.path.isfile(os.path.join(beside, "model_index.json")) else None
+                    pipe = cls.from_single_file(source.location, config=config, local_files_only=config is not None,
+                                                **kwargs)
+                else:
+                    pipe = cls.from_pretrained(source.location, cache_dir=self.cache_dir, **kwargs)
+        except Exception as exc:
+            if source.kind == "hub":
+                raise ProviderUnavailable(hub_advice(source.location, exc)) from exc
+            text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise InvalidRequest(f"refiner: cannot load {ref!r} as an SDXL refiner ({text})", field="refiner") from exc
+        if getattr(pipe.unet.config, "addition_embed_type", None) != "text_time" or pipe.text_encoder_2 is None:
+            raise InvalidRequest(f"refiner: {ref!r} is not an SDXL model (a refiner or base)", field="refiner")
+        pipe.set_progress_bar_config(disable=True)
+        for name in ("unet", "text_encoder", "text_encoder_2", "vae"):
+            module = getattr(pipe, name, None)
+            if module is not None and module is not getattr(self.base, name, None):
+                self._place(module)
+        self._refiners[ref] = pipe
+        while len(self._refiners) > 1:  # a refiner is as large as a base model: keep one
+            old, _ = self._refiners.popitem(last=False)
+            self._refiner_schedulers = {k: v for k, v in self._refiner_schedulers.items() if k[0] != old}
+        return pipe
+
+    def _shared_with_refiner(self, source: Source) -> dict[str, Any]:
+        """The base's modules a refiner can take as they are: those whose configs match the refiner's own."""
+        folder = source.location if source.kind == "folder" else None
+        if source.kind == "hub":
+            try:
+                folder = hub_config_folder(source.location, cache_dir=self.cache_dir)
+            except ProviderUnavailable:
+                folder = None
+        if folder is None:
+            return {}
+        shared: dict[str, Any] = {}
+        for name in ("text_encoder_2", "vae"):
+            path = os.path.join(folder, name, "config.json")
+            mine = getattr(self.base, name, None)
+            if mine is None or not os.path.isfile(path):
+                continue
+            with open(path, encoding="utf-8") as fh:
+                theirs = {k: v for k, v in json.load(fh).items() if not k.startswith("_")}
+            config = mine.config.to_dict() if hasattr(mine.config, "to_dict") else dict(mine.config)  # transformers'
+            own = {k: v for k, v in config.items() if not k.startswith("_") and k in theirs}             # or diffusers'
+
+            if all(_same(own[k], theirs[k]) for k in own):
+                shared[name] = mine
+                if name == "text_encoder_2":
+                    shared["tokenizer_2"] = self.base.tokenizer_2
+        return shared
+
+    def _refiner_scheduler(self, ref: str, refiner: Any, sampler: Sampler | None) -> Any:
+        key = (ref, sampler.name if sampler is not None else "")
+        found = self._refiner_schedulers.get(key)
+        if found is None:
+            own = dict(refiner.scheduler.config)
+            found = make_scheduler(sampler, own) if sampler is not None else refiner.scheduler
+            self._refiner_schedulers[key] = found
+        return found
 
     def _callbacks(self, pipe: Any, job: Job, first: int, stage: str) -> dict[str, Any]:
         """The step callback of one pass: progress events, the cancel check and the guidance cutoff."""
@@ -773,6 +900,8 @@ class LoadedModel:
         kwargs.update(image=image, strength=hires.strength, num_inference_steps=hires.steps,
                       guidance_scale=job.guidance, generator=_generators(seeds), output_type="pil",
                       **self._callbacks(view, job, first, "hires"))
+        if job.eta is not None:
+            kwargs["eta"] = job.eta
         if self.info.family == "sdxl":
             kwargs.update(original_size=(hires.height, hires.width), target_size=(hires.height, hires.width))
         with self._modules_for(view, job):
@@ -833,8 +962,7 @@ class LoadedModel:
 
     def _prompt_encoder(self, pipe: Any) -> PromptEncoder:
         """One encoder per set of text encoders (the views share the base model's; a refiner has its own)."""
-        second = getattr(pipe, "text_encoder_2", None)
-        key = id(second if second is not None else pipe.text_encoder)
+        key = (id(getattr(pipe, "text_encoder", None)), id(getattr(pipe, "text_encoder_2", None)))
         found = self._encoders.get(key)
         if found is None:
             found = self._encoders[key] = PromptEncoder(pipe, xl=self.info.family == "sdxl")
@@ -857,6 +985,13 @@ _PROMPT_KWARGS = ("prompt", "negative_prompt", "prompt_embeds", "negative_prompt
 def _generators(seeds: list[int]) -> list[Any]:
     """One CPU generator per image, seeded with its seed: the same noise alone or in a batch, on every device."""
     return [torch().Generator("cpu").manual_seed(seed) for seed in seeds]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Config values equal, lists and tuples alike (JSON has only lists)."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 _NAME = re.compile(r"[^A-Za-z0-9_]+")

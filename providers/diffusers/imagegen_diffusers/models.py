@@ -19,7 +19,9 @@ from typing import Any
 
 from imagegen.provider import ProviderUnavailable
 
+from .fewstep import KINDS as FEW_STEP_KINDS
 from .guidance import is_cutoff, is_guidance
+from .shipped import shipped_config
 
 __all__ = ["MINI", "ModelInfo", "Source", "checkpoint_tensors", "describe", "detect_checkpoint_family",
            "family_of_configs", "is_steps", "resolve_source"]
@@ -70,6 +72,10 @@ class ModelInfo:
     recommended_steps: int | None = None
     recommended_guidance: float | None = None
     recommended_guidance_cutoff: float | None = None
+    #: A few-step kind the folder's ``imagegen.json`` declares (``fewstep.KINDS``).
+    few_step: str | None = None
+    #: The UNet takes the guidance scale as an input (``time_cond_proj_dim``): an LCM-distilled model.
+    guidance_embedded: bool = False
 
     @property
     def native_side(self) -> int:
@@ -156,7 +162,7 @@ def family_of_configs(index: Mapping[str, Any], unet: Mapping[str, Any], text_en
 
 
 #: A model folder may ship this file with the sampling defaults it was tuned for:
-#: ``{"steps": 20, "guidance": 7.0, "guidance_cutoff": 0.4}`` (each optional).
+#: ``{"steps": 20, "guidance": 7.0, "guidance_cutoff": 0.4, "few_step": "lcm"}`` (each optional).
 RECOMMENDED_FILE = "imagegen.json"
 
 
@@ -165,20 +171,26 @@ def is_steps(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= 1000
 
 
-def _recommended(folder: str, label: str) -> tuple[int | None, float | None, float | None]:
-    """(steps, guidance, guidance cutoff) a folder's ``imagegen.json`` recommends; None for what it leaves out."""
+def _recommended(folder: str, label: str) -> tuple[int | None, float | None, float | None, str | None]:
+    """(steps, guidance, guidance cutoff, few-step kind) a folder's ``imagegen.json`` recommends; None for what it
+    leaves out."""
     path = os.path.join(folder, RECOMMENDED_FILE)
     if not os.path.isfile(path):
-        return None, None, None
+        return None, None, None, None
     data = _read_json(path, label)
     steps, guidance, cutoff = data.get("steps"), data.get("guidance"), data.get("guidance_cutoff")
+    few = data.get("few_step")
+    if few is not None and few not in FEW_STEP_KINDS:
+        raise ProviderUnavailable(f"{label}: {path}: 'few_step' must be one of {', '.join(FEW_STEP_KINDS)}; got "
+                                  f"{few!r}")
     if steps is not None and not is_steps(steps):
         raise ProviderUnavailable(f"{label}: {path}: 'steps' must be a whole number 1..1000; got {steps!r}")
     if guidance is not None and not is_guidance(guidance):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance' must be a number 0..100; got {guidance!r}")
     if cutoff is not None and not is_cutoff(cutoff):
         raise ProviderUnavailable(f"{label}: {path}: 'guidance_cutoff' must be a number in (0, 1]; got {cutoff!r}")
-    return steps, None if guidance is None else float(guidance), None if cutoff is None else float(cutoff)
+    return (steps, None if guidance is None else float(guidance), None if cutoff is None else float(cutoff),
+            None if few is None else str(few))
 
 
 def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
@@ -196,7 +208,7 @@ def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
     down = unet.get("down_block_types") or ["x"] * 4
     sample = unet.get("sample_size") or _FAMILY_DEFAULTS[family][0]
     cross = unet.get("cross_attention_dim")
-    steps, guidance, cutoff = _recommended(folder, label)
+    steps, guidance, cutoff, few = _recommended(folder, label)
     return ModelInfo(
         family=family, inpainting=int(unet.get("in_channels", 4)) == 9,
         sample_size=int(sample[0] if isinstance(sample, (list, tuple)) else sample),
@@ -209,7 +221,7 @@ def describe_folder(folder: str, *, label: str | None = None) -> ModelInfo:
         else None,
         cross_attention_dim=int(cross[0] if isinstance(cross, (list, tuple)) else cross) if cross else None,
         config_dir=folder, recommended_steps=steps, recommended_guidance=guidance,
-        recommended_guidance_cutoff=cutoff)
+        recommended_guidance_cutoff=cutoff, few_step=few, guidance_embedded=unet.get("time_cond_proj_dim") is not None)
 
 
 def _folder_params(folder: str) -> int | None:
@@ -344,14 +356,17 @@ CONFIG_ENV = {"sd1": "IMAGEGEN_DIFFUSERS_CONFIG_SD1", "sd2": "IMAGEGEN_DIFFUSERS
               "sdxl": "IMAGEGEN_DIFFUSERS_CONFIG_SDXL"}
 
 
-def find_config(path: str, family: str) -> str | None:
+def find_config(path: str, family: str, *, inpainting: bool = False) -> str | None:
     """Configs for a single file given without ``config=``: a diffusers folder beside it with the same name
-    (``sd15.safetensors`` and ``sd15/``), else ``$IMAGEGEN_DIFFUSERS_CONFIG_<FAMILY>``, else None (diffusers
-    then fetches its default configs for the family from the hub, or its cache)."""
+    (``sd15.safetensors`` and ``sd15/``), else ``$IMAGEGEN_DIFFUSERS_CONFIG_<FAMILY>``, else the published
+    architecture's, shipped with this package (``shipped.py``). An inpainting file has no shipped configs: None
+    (diffusers then fetches its default configs for the family from the hub, or its cache)."""
     beside = os.path.splitext(path)[0]
     if os.path.isfile(os.path.join(beside, "model_index.json")):
         return beside
-    return os.environ.get(CONFIG_ENV[family]) or None
+    if os.environ.get(CONFIG_ENV[family]):
+        return os.environ[CONFIG_ENV[family]]
+    return None if inpainting else shipped_config(family)
 
 
 def describe_file(path: str, *, config: str | None, cache_dir: str | None = None) -> ModelInfo:
@@ -360,7 +375,7 @@ def describe_file(path: str, *, config: str | None, cache_dir: str | None = None
     family, inpainting = detect_checkpoint_family(keys, label=repr(path))
     params = sum(_numel(s) for k, s in keys.items() if k.startswith(("model.diffusion_model.", "first_stage_model.",
                                                                      "cond_stage_model.", "conditioner.")))
-    config = config or find_config(path, family)
+    config = config or find_config(path, family, inpainting=inpainting)
     if config is not None:
         config_source = resolve_source(config)
         if config_source.kind == "file":

@@ -36,17 +36,19 @@ from imagegen.provider import (
     ProviderResponse,
     encode_png,
 )
+from imagegen.provider import ModelInfo as CatalogModel
 
 from ._lazy import diffusers, torch
 from .cache import CacheKey, PipelineCache, device_lock
 from .device import DeviceInfo, parse_device, probe_device
 from .embeddings import resolve_embeddings
 from .engine import Cancelled, HiresPass, Job, LoadedModel, LoRASpec, adapter_name, load_model
+from .fewstep import FewStep, check_kind, detect
 from .guidance import check_cutoff, is_guidance
 from .images import CANNY_DEFAULTS
 from .models import MINI, ModelInfo, Source, describe, is_steps, resolve_source
 from .presets import DTYPES, PRESETS, Settings, choose_settings
-from .reporting import embedding_refs, job_settings, lora_ref, model_ref, vae_ref
+from .reporting import embedding_refs, job_settings, lora_ref, model_ref, refiner_ref, vae_ref
 from .schedulers import Sampler, resolve_sampler, sampler_names
 from .upscalers import resolve_upscaler, upscale_image
 
@@ -54,13 +56,16 @@ __all__ = ["FAMILY_DEFAULTS", "MAX_SEED", "OPERATIONS", "SUPPORTS", "DiffusersPr
 
 OPERATIONS = frozenset({"txt2img", "img2img", "inpaint", "controlnet"})
 SUPPORTS = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora", "strength",
-                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling", "hires"})
+                      "control_scale", "prompt_syntax", "clip_skip", "embeddings", "vae", "tiling", "hires",
+                      "refiner"})
 #: Default (steps, guidance) per family; the sampler defaults to the model's own scheduler.
 FAMILY_DEFAULTS = {"sd1": (20, 7.0), "sd2": (25, 7.5), "sdxl": (30, 5.0)}
 #: Default strength per operation (how much of the input image is re-noised).
 DEFAULT_STRENGTH = {"img2img": 0.75, "inpaint": 1.0}
 #: Hires fix's default denoising strength (A1111's default for its second pass).
 HIRES_STRENGTH = 0.7
+#: The share of the steps the base model denoises before an SDXL refiner takes over (A1111's "Switch at").
+REFINER_SWITCH = 0.8
 MAX_SEED = 2**64 - 1
 #: ``provider_options`` this provider reads (``--option KEY=VALUE`` on the CLI).
 OPTIONS = ("canny_low", "canny_high", "guidance_cutoff")
@@ -97,7 +102,9 @@ class DiffusersProvider:
     (its UNet is used for inpainting, the base model's other components are shared; ``inpaint_config`` for
     a single file). ``vae``: a VAE used instead of the model's own (a folder, hub id or single file; ``vae=`` per
     call overrides it). ``steps``, ``guidance``, ``scheduler``, ``clip_skip``, ``canny`` (low, high): defaults for
-    every call. ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
+    every call. ``few_step``: declare the model a few-step one (``fewstep.KINDS``: "lcm", "lcm-unet", "tcd",
+    "lightning", "turbo") when its name does not say so: its steps, guidance and sampler become the defaults.
+    ``guidance_cutoff``: the share of the steps that keep classifier-free guidance (default: what the
     model folder recommends, else 1, every step). ``usd_per_hour``: the rate local device time is costed at
     (default ``$IMAGEGEN_GPU_USD_PER_HOUR`` or 0). ``max_images_per_call``: the largest batch. ``cache_dir``: the
     Hugging Face cache for hub ids (default: the standard one). ``cache``: a ``PipelineCache`` for loaded models
@@ -105,12 +112,15 @@ class DiffusersProvider:
     """
 
     name = "diffusers"
+    #: Runs on this machine's device: a Ray batch gives it one warm pipeline per worker
+    #: (``imagegen.registry.is_local``).
+    local = True
 
     def __init__(self, model: str = MINI, *, config: str | None = None, preset: str = "auto",
                  device: str | None = None, dtype: str | None = None, controlnet: str | None = None,
                  inpaint_model: str | None = None, inpaint_config: str | None = None, vae: str | None = None,
                  steps: int | None = None,
-                 guidance: float | None = None, guidance_cutoff: float | None = None,
+                 guidance: float | None = None, guidance_cutoff: float | None = None, few_step: str | None = None,
                  scheduler: str | None = None, clip_skip: int | None = None,
                  canny: Sequence[int] = CANNY_DEFAULTS, usd_per_hour: float | None = None,
                  max_images_per_call: int = 4, cache_dir: str | None = None,
@@ -146,6 +156,7 @@ class DiffusersProvider:
         self._steps = steps
         self._guidance = None if guidance is None else float(guidance)
         self._guidance_cutoff = None if guidance_cutoff is None else check_cutoff(guidance_cutoff)
+        self._few_step = None if few_step is None else check_kind(few_step)
         self._sampler: Sampler | None = resolve_sampler(scheduler) if scheduler else None
         self._clip_skip = _clip_skip(clip_skip)
         self._canny = _canny(canny)
@@ -177,6 +188,18 @@ class DiffusersProvider:
         lists these as its samplers (``/sdapi/v1/samplers``)."""
         return sampler_names()
 
+    @classmethod
+    def catalog(cls) -> list[CatalogModel]:
+        """The embedded model, for ``imagegen.models()``: any SD 1.x, SD 2.x or SDXL model works too, by path
+        or hub id, and is described when it is named."""
+        caps = cls(MINI).capabilities()
+        return [CatalogModel(
+            provider=cls.name, model=MINI, status="active", sizes=caps.describe_sizes(),
+            max_images_per_call=caps.max_images_per_call,
+            price=f"local: device time at {RATE_ENV} (default $0 per hour)", operations=tuple(sorted(caps.operations)),
+            recommended=True, source="shipped with imagegen-diffusers",
+            note="any SD 1.x, SD 2.x or SDXL folder, checkpoint or hub id works as diffusers:<path or id>")]
+
     def capabilities(self) -> Capabilities:
         info = self.info()
         factor = info.vae_scale_factor
@@ -194,14 +217,22 @@ class DiffusersProvider:
         entry = self._cache.peek(self._last_key) if self._last_key is not None else None
         return max(1, min(self._max_images, entry.max_batch)) if entry is not None else self._max_images
 
-    def defaults(self) -> tuple[int, float]:
+    def defaults(self, few: FewStep | None = None) -> tuple[int, float]:
         """(steps, guidance) used when a request gives none: this provider's own, else what the model folder
-        recommends (its ``imagegen.json``), else its family's."""
+        recommends (its ``imagegen.json``), else a few-step model's (``few``, see ``few_step``), else its family's."""
         info = self.info()
-        steps, guidance = FAMILY_DEFAULTS[info.family]
+        steps, guidance = (few.steps, few.guidance) if few is not None else FAMILY_DEFAULTS[info.family]
         steps = info.recommended_steps or steps
         guidance = info.recommended_guidance if info.recommended_guidance is not None else guidance
         return (self._steps or steps, self._guidance if self._guidance is not None else guidance)
+
+    def few_step(self, loras: Sequence[str] = ()) -> FewStep | None:
+        """The few-step settings this model (with ``loras``) is made for, or None: declared (``few_step=`` on the
+        provider, else ``few_step`` in the folder's ``imagegen.json``) or recognised (``fewstep.detect``)."""
+        info = self.info()
+        declared, by = (self._few_step, "few_step= on the provider") if self._few_step else (
+            info.few_step, "the model folder's imagegen.json")
+        return detect(self.model, loras, declared=declared, declared_by=by, guidance_embedded=info.guidance_embedded)
 
     def settings(self) -> Settings:
         """The settings this provider's preset picks for its model on its device (probes the device)."""
@@ -295,6 +326,10 @@ class DiffusersProvider:
             report["strength"] = job.strength
         if job.operation == "controlnet":
             report.update(control_model=job.control_model, control=job.control or "image")
+        if job.few_step is not None:
+            report["few_step"] = job.few_step.report()
+        if job.refiner is not None:
+            report["refiner"] = {"model": job.refiner, "switch": job.refiner_switch}
         if job.hires is not None:
             h = job.hires
             report["hires"] = {"size": f"{h.width}x{h.height}", "first_pass": f"{job.width}x{job.height}",
@@ -339,6 +374,7 @@ class DiffusersProvider:
         return job_settings(job, model=self._model_ref, scheduler_class=type(scheduler).__name__,
                             scheduler_config=scheduler.config, loras=tuple(lora_ref(lo) for lo in job.loras),
                             vae=vae_ref(job.vae, cache_dir=self.cache_dir) if job.vae else None,
+                            refiner=refiner_ref(job.refiner, cache_dir=self.cache_dir) if job.refiner else None,
                             embeddings=embedding_refs(job.embeddings, job.prompt, job.negative_prompt))
 
     def _choose(self, info: ModelInfo, device: DeviceInfo) -> Settings:
@@ -352,10 +388,14 @@ class DiffusersProvider:
         operation = req.operation
         seeds = [s if s is not None else secrets.randbelow(2**32)
                  for s in (list(req.seeds) + [None] * req.n)[:req.n]]
-        default_steps, default_guidance = self.defaults()
+        few = self.few_step([lo.path for lo in req.loras])
+        default_steps, default_guidance = self.defaults(few)
         steps = req.steps or default_steps
         guidance = req.guidance if req.guidance is not None else default_guidance
         options = self._options(req.provider_options, info, warnings)
+        eta = None
+        if sampler is None and few is not None:
+            sampler, eta = resolve_sampler(few.sampler), few.eta
         clip_skip = req.clip_skip if req.clip_skip is not None else self._clip_skip
         if clip_skip is not None and info.text_layers is not None and clip_skip > info.text_layers:
             raise InvalidRequest(f"clip_skip: this model's text encoder has {info.text_layers} layers; clip_skip must "
@@ -383,18 +423,39 @@ class DiffusersProvider:
                                               "(classifier-free guidance is off at 1 or below)",
                                               field="negative_prompt"))
         hires = self._hires(req, steps, warnings)
+        refiner = self._refiner(req, info, steps, warnings)
         return Job(operation=operation, prompt=req.prompt, width=req.width, height=req.height, seeds=seeds,
                    steps=steps, guidance=float(guidance), guidance_cutoff=options["guidance_cutoff"],
-                   negative_prompt=req.negative_prompt, sampler=sampler,
+                   negative_prompt=req.negative_prompt, sampler=sampler, eta=eta, few_step=few,
                    strength=strength, control_scale=req.control_scale, control=control, control_model=control_model,
                    control_model_from_request=req.control_model is not None, inpaint_model=self.inpaint_model,
                    inpaint_config=self.inpaint_config, loras=_lora_specs(req.loras),
                    prompt_syntax=req.prompt_syntax or "a1111", clip_skip=clip_skip,
                    embeddings=resolve_embeddings(req.embeddings), vae=req.vae or self.vae, tiling=req.tiling,
-                   hires=hires,
+                   hires=hires, refiner=refiner,
+                   refiner_switch=req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH,
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
                    progress=req.progress, cancel=req.cancel)
+
+    def _refiner(self, req: ProviderRequest, info: ModelInfo, steps: int,
+                 warnings: list[GenerationWarning]) -> str | None:
+        """The refiner to use, checked before any work: an SDXL base, txt2img, a step left on each side."""
+        if req.refiner is None:
+            return None
+        if info.family != "sdxl":
+            raise InvalidRequest(f"refiner: a refiner takes over from an SDXL base model; this is an "
+                                 f"{info.family_name} model", field="refiner")
+        if req.operation != "txt2img":
+            warnings.append(GenerationWarning(f"refiner: the refiner takes over a txt2img run; ignored for "
+                                              f"{req.operation}", kind="unsupported", field="refiner"))
+            return None
+        switch = req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH
+        if round(steps * switch) < 1 or round(steps * switch) >= steps:
+            raise InvalidRequest(f"refiner_switch: {switch:g} of {steps} steps leaves no step for the base model or "
+                                 "none for the refiner; give more steps or another switch point",
+                                 field="refiner_switch")
+        return req.refiner
 
     def _hires(self, req: ProviderRequest, steps: int, warnings: list[GenerationWarning]) -> HiresPass | None:
         """Hires fix resolved against this model: the target size on its grid, A1111's defaults for the rest

@@ -25,7 +25,7 @@ from .engine import Job, LoRASpec
 from .models import MINI, Source
 from .schedulers import a1111_sampler
 
-__all__ = ["embedding_refs", "job_settings", "lora_ref", "model_ref", "vae_ref"]
+__all__ = ["embedding_refs", "job_settings", "lora_ref", "model_ref", "refiner_ref", "vae_ref"]
 
 
 def _file_name(path: str) -> str:
@@ -67,6 +67,18 @@ def vae_ref(vae: str, *, cache_dir: str | None = None) -> ModelRef:
     return ModelRef(name=vae, hash=digest[:10] if digest else None, sha256=digest)
 
 
+def refiner_ref(refiner: str, *, cache_dir: str | None = None) -> ModelRef:
+    """An SDXL refiner as A1111's ``Refiner`` key names it: a checkpoint's stem, a folder's name or a hub id, with
+    the checkpoint's 10-digit hash."""
+    path = os.path.abspath(os.path.expanduser(refiner))
+    if os.path.exists(path):
+        digest = model_sha256(path)
+        return ModelRef(name=_file_name(path), hash=digest[:10] if digest else None, sha256=digest)
+    where = _local_snapshot(refiner, cache_dir)
+    digest = model_sha256(where) if where else None
+    return ModelRef(name=refiner, hash=digest[:10] if digest else None, sha256=digest)
+
+
 def embedding_refs(embeddings: tuple[EmbeddingSpec, ...], *texts: str | None) -> tuple[ModelRef, ...]:
     """The embeddings a call used, as ``TI hashes`` lists them: those whose name the prompt or negative prompt
     holds (A1111 lists the ones its text encoder met), each with 12 hex digits of its file's SHA-256."""
@@ -89,7 +101,7 @@ def lora_ref(lora: LoRASpec) -> ModelRef:
 
 def job_settings(job: Job, *, model: ModelRef, scheduler_class: str, scheduler_config: Mapping[str, Any],
                  loras: tuple[ModelRef, ...] = (), vae: ModelRef | None = None,
-                 embeddings: tuple[ModelRef, ...] = ()) -> ImageSettings:
+                 embeddings: tuple[ModelRef, ...] = (), refiner: ModelRef | None = None) -> ImageSettings:
     """The settings ``job`` ran with (the seed is the first image's; each image gets its own). ``clip_skip``
     is A1111's count in both (1 = the last layer, not recorded)."""
     sampler, schedule = a1111_sampler(scheduler_class, scheduler_config)
@@ -106,5 +118,5 @@ def job_settings(job: Job, *, model: ModelRef, scheduler_class: str, scheduler_c
         seed=job.seeds[0] if job.seeds else None, width=job.width, height=job.height, model=model,
         strength=job.strength if job.operation in ("img2img", "inpaint") else None,
         clip_skip=job.clip_skip if job.clip_skip and job.clip_skip > 1 else None, vae=vae, tiling=job.tiling,
-        hires=hires,
+        hires=hires, refiner=refiner, refiner_switch=job.refiner_switch if refiner is not None else None,
         loras=loras, embeddings=embeddings, operation=job.operation, extra=extra)

@@ -62,6 +62,12 @@ SAMPLERS: dict[str, Sampler] = {s.name: s for s in (
     _s("DPM++ SDE Karras", "DPMSolverSinglestepScheduler", **_K),
     _s("UniPC", "UniPCMultistepScheduler"),
     _s("DEIS", "DEISMultistepScheduler"),
+    # few-step samplers: LCM (A1111's name), TCD, and Euler on trailing timesteps (A1111's "SGM Uniform"
+    # schedule, which SDXL Lightning and Turbo are made for)
+    _s("LCM", "LCMScheduler"),
+    _s("TCD", "TCDScheduler"),
+    _s("Euler SGM Uniform", "EulerDiscreteScheduler", **_NO_K, timestep_spacing="trailing"),
+    _s("Euler a SGM Uniform", "EulerAncestralDiscreteScheduler", timestep_spacing="trailing"),
 )}
 
 #: Other spellings people use (A1111's internal ``k_`` names, ComfyUI's, old ones), before normalizing.

@@ -82,13 +82,14 @@ def _vae() -> Any:
                          up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8, sample_size=32)
 
 
-def _unet(*, sample: int, cross: int, in_channels: int = 4, linear: bool = False, xl: int | None = None) -> Any:
+def _unet(*, sample: int, cross: int, in_channels: int = 4, linear: bool = False, xl: int | None = None,
+          time_ids: int = 6) -> Any:
     from diffusers import UNet2DConditionModel
 
     extra: dict[str, Any] = {}
-    if xl is not None:  # SDXL: pooled text embeds + 6 micro-conditioning numbers, 8 dims each
+    if xl is not None:  # SDXL: pooled text embeds + 6 micro-conditioning numbers (5 for the refiner), 8 dims each
         extra = {"addition_embed_type": "text_time", "addition_time_embed_dim": 8,
-                 "projection_class_embeddings_input_dim": xl + 6 * 8}
+                 "projection_class_embeddings_input_dim": xl + time_ids * 8}
     return UNet2DConditionModel(
         sample_size=sample, in_channels=in_channels, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
@@ -138,6 +139,21 @@ def build_sdxl(tmp: Path, *, seed: int = 2) -> Any:
         tokenizer_2=tokenizer, unet=_unet(sample=32, cross=32 + 64, linear=True, xl=32),
         scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                          steps_offset=1, timestep_spacing="leading"))
+
+
+def build_sdxl_refiner(base: Any, *, seed: int = 12) -> Any:
+    """An SDXL refiner for ``base``, built the way the real pair is: the base's second text encoder and VAE, its
+    own UNet conditioned on that encoder alone and on an aesthetic score (5 micro-conditioning numbers)."""
+    import torch
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLImg2ImgPipeline
+
+    torch.manual_seed(seed)
+    return StableDiffusionXLImg2ImgPipeline(
+        vae=base.vae, text_encoder=None, text_encoder_2=base.text_encoder_2, tokenizer=None,
+        tokenizer_2=base.tokenizer_2, unet=_unet(sample=32, cross=64, linear=True, xl=32, time_ids=5),
+        scheduler=EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                         steps_offset=1, timestep_spacing="leading"),
+        requires_aesthetics_score=True, force_zeros_for_empty_prompt=False)
 
 
 def build_controlnet(seed: int = 3) -> Any:
@@ -307,6 +323,7 @@ class Tiny:
     sd2_file: Path
     sdxl: Path
     sdxl_file: Path
+    sdxl_refiner: Path  # a diffusers folder, sharing the tiny SDXL's second text encoder and VAE
     sd1_inpaint: Path
     controlnet: Path
     lora_a: Path
@@ -387,7 +404,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
                 sd2=_save(sd2, root / "sd2"), sd2_file=root / "sd2.safetensors", sdxl=_save(sdxl, root / "sdxl"),
                 sdxl_file=root / "sdxl.safetensors", sd1_inpaint=_save(inpaint, root / "sd1-inpaint"),
                 controlnet=root / "controlnet", lora_a=build_lora(root / "lora-a", 5),
-                lora_b=build_lora(root / "lora-b", 6), vae=root / "vae", vae_file=root / "vae.safetensors")
+                lora_b=build_lora(root / "lora-b", 6), vae=root / "vae", vae_file=root / "vae.safetensors",
+                sdxl_refiner=_save(build_sdxl_refiner(sdxl), root / "sdxl-refiner"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -429,3 +447,11 @@ def tiny_embeddings(tmp_path_factory: pytest.TempPathFactory) -> TinyEmbeddings:
     safetensors.torch.save_file({"clip_l": torch.randn(2, 32, generator=g) * 2,
                                  "clip_g": torch.randn(2, 64, generator=g) * 2}, str(xl))
     return TinyEmbeddings(folder=folder, style_pt=style, neg_safetensors=neg, diffusers_bin=diff, sdxl=xl)
+
+
+@pytest.fixture(scope="session")
+def ldm_layout() -> Any:
+    """The converters to the original (LDM) key layout, for tests that write checkpoints of other shapes."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(unet=unet_to_ldm, vae=vae_to_ldm, clip=clip_to_ldm, open_clip=open_clip_to_ldm)

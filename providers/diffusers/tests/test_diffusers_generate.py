@@ -383,3 +383,15 @@ def test_settings_reach_the_result_and_the_saved_file(tiny, tmp_path):
     assert set(result.timings) >= {"gpu_s", "encode_s", "queue_s"}
     saved = read_metadata(result.images[0].save(tmp_path / "a.png"))
     assert saved.raw["local"]["settings"]["dtype"] == "float32"
+
+
+@pytest.mark.parametrize("operation", ["img2img", "inpaint", "controlnet"])
+def test_an_edit_of_a_3_2_input_without_a_size_comes_back_3_2(tiny, operation):
+    source = tiny.png((96, 64), (40, 90, 200), square=(10, 10, 50, 40))
+    mask = tiny.png((96, 64), square=(0, 0, 40, 40))
+    fields = {"img2img": {"image": source}, "inpaint": {"image": source, "mask": mask},
+              "controlnet": {"control_image": source, "control_model": str(tiny.controlnet)}}[operation]
+    result = imagegen.generate(PROMPT, provider=f"diffusers:{tiny.sd1}", steps=3, seed=1, **fields)
+    image = result.images[0]
+    assert image.width * 2 == image.height * 3 and (image.width, image.height) == (48, 32)
+    assert not any(w.kind == "size" for w in result.warnings)

@@ -166,12 +166,19 @@ def test_hub_model_offline_and_not_cached_is_unavailable_and_says_how_to_get_it(
         DiffusersProvider("nobody-here/no-such-model").capabilities()
 
 
-def test_single_file_without_configs_offline_says_to_pass_config(tiny, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+def test_a_lone_single_file_is_described_by_the_shipped_configs_of_its_family(tiny, tmp_path):
     lone = tmp_path / "lonely.safetensors"
+    shutil.copy(tiny.sdxl_file, lone)
+    info = DiffusersProvider(str(lone)).info()
+    assert info.config_dir is not None and info.config_dir.endswith("configs/sdxl") and info.native_side == 1024
+
+
+def test_a_lone_single_file_of_another_shape_says_to_pass_config(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    lone = tmp_path / "lonely.safetensors"  # the tiny model is not SD 1.5's shape
     shutil.copy(tiny.sd1_file, lone)
     provider = DiffusersProvider(str(lone), cache=PipelineCache(1))
-    with pytest.raises(ProviderUnavailable, match="config="):
+    with pytest.raises(ProviderUnavailable, match="published architecture.*config="):
         imagegen.generate("a castle", provider=provider, steps=1)
 
 

@@ -87,7 +87,8 @@ def test_karras_flag_from_the_models_config_does_not_leak_into_a_plain_sampler()
 def test_scheduler_names_are_described_back_in_a1111_terms():
     assert describe_scheduler("DPMSolverMultistepScheduler", {"use_karras_sigmas": True}) == "DPM++ 2M Karras"
     assert describe_scheduler("EulerAncestralDiscreteScheduler", {}) == "Euler a"
-    assert describe_scheduler("LCMScheduler", {}) == "LCMScheduler"
+    assert describe_scheduler("LCMScheduler", {}) == "LCM"
+    assert describe_scheduler("EDMEulerScheduler", {}) == "EDMEulerScheduler"
 
 
 @pytest.mark.parametrize("name", sampler_names())

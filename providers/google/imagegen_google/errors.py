@@ -72,8 +72,10 @@ def _api_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenError
     if code == 408 or code >= 500 or status in _TRANSIENT_STATUSES:
         return TransientError(message, **answer)
     if code == 404 or status == "NOT_FOUND":
-        return ProviderUnavailable(f"{message} (is the model id right, and enabled for this project/region?)",
-                                   **answer)
+        model = label.partition(":")[2]
+        return ProviderUnavailable(f"Google does not serve {model!r} here: {message} (is the model id right, and "
+                                   "enabled for this project/region? imagegen's built-in model data may be stale: "
+                                   "`imagegen models --live` compares it with what Google lists now)", **answer)
     if _POLICY.search(text):
         return ContentPolicyError(message, **answer)
     return InvalidRequest(message, field=_field_of(text), **answer)

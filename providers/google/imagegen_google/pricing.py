@@ -8,6 +8,13 @@ Gemini image models bill output tokens; the per-image figures are the ones those
 image at each tier (``gemini-2.5-flash-image``: 1290 tokens at $30 per million). Filtered images are not
 returned and not counted. Prices change: check the pages above, or pass ``prices={...}`` to
 ``GoogleProvider`` to override a row.
+
+The rows below were read on 2026-03-24 and belong to models since shut down (see ``models.py``); they stay
+for servers that still serve those names. On 2026-12-02 Google's pricing page could not be found by
+imagegen's search tools, so the models in service today (``gemini-3.1-flash-image``, ``gemini-3-pro-image``,
+``gemini-3.1-flash-lite-image``, ``gemini-nano-banana-2.1``) have no price here: their cost is None (unknown)
+with a warning, never a guess. Third parties quote $0.067 per 1K image for ``gemini-3.1-flash-image``; pass
+``prices={"gemini-3.1-flash-image": {"1K": ...}}`` once you have read Google's page.
 """
 
 from __future__ import annotations
@@ -31,7 +38,6 @@ PRICES: dict[str, dict[str, float]] = {
     "imagen-3.0-generate-001": {"1K": 0.04},
     "imagen-3.0-fast-generate-001": {"1K": 0.02},
     "gemini-2.5-flash-image": {"1K": 0.039},
-    "gemini-2.5-flash-image-preview": {"1K": 0.039},
     "gemini-3-pro-image-preview": {"1K": 0.134, "2K": 0.134, "4K": 0.24},
 }
 

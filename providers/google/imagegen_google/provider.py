@@ -26,11 +26,14 @@ from imagegen.provider import (
     GenerationWarning,
     ImageGenError,
     InvalidRequest,
+    LiveModel,
+    ModelInfo,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
     ProviderUnavailable,
     TransientError,
+    check_lifecycle,
     check_timeout,
     gather_calls,
     guard_logs,
@@ -40,16 +43,19 @@ from imagegen.provider import (
 )
 
 from .errors import map_error
-from .models import ModelSpec, model_id, model_spec
+from .models import MODELS, RECOMMENDED, ModelSpec, model_id, model_spec
 from .options import OPTION_NAMES, GoogleOptions, parse_options
-from .pricing import PRICES, image_cost
+from .pricing import PRICES, PRICES_AS_OF, image_cost
 
 if TYPE_CHECKING:
     from google import genai
 
 __all__ = ["DEFAULT_GEMINI_MODEL", "DEFAULT_IMAGEN_MODEL", "GoogleProvider"]
 
-DEFAULT_GEMINI_MODEL = "gemini-2.5-flash-image"
+#: The recommended active model (``models.RECOMMENDED``), on either backend: Imagen is shut down.
+DEFAULT_GEMINI_MODEL = RECOMMENDED
+#: The last default Imagen model; shut down by Google on 2026-08-17 (see ``models.py``). Kept for servers
+#: that still serve it (a custom ``base_url``) and ``allow_retired=True``.
 DEFAULT_IMAGEN_MODEL = "imagen-4.0-generate-001"
 MAX_SEED = 2**32 - 1  # Imagen's seed range; Gemini's generationConfig.seed is an int32
 _GEMINI_MAX_SEED = 2**31 - 1
@@ -60,7 +66,11 @@ _GEMINI_PERSON = {"dont_allow": "ALLOW_NONE", "allow_adult": "ALLOW_ADULT", "all
 _SAFETY_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT",
                   "RECITATION", "IMAGE_RECITATION", "MODEL_ARMOR"}
 _CONSTRUCTOR_ARGS = ("api_key", "vertexai", "project", "location", "credentials", "base_url", "timeout",
-                     "http_options", "prices")
+                     "http_options", "prices", "allow_retired")
+#: Google's API hosts end with this: lifecycle (refusing shut-down models) applies to them only.
+_VENDOR_DOMAIN = "googleapis.com"
+#: Environment variables the SDK reads a base URL from.
+_BASE_URL_ENV = ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL")
 
 
 def _env_flag(*names: str) -> bool | None:
@@ -81,23 +91,26 @@ class _Outcome:
 
 
 class GoogleProvider:
-    """Google's image models. ``GoogleProvider("imagen-4.0-generate-001", vertexai=True, project=..., location=...)``.
+    """Google's image models. ``GoogleProvider("gemini-3.1-flash-image", vertexai=True, project=..., location=...)``.
 
     Options: ``api_key``, ``vertexai``, ``project``, ``location``, ``credentials`` (a
     ``google.auth`` credentials object), ``base_url`` (a proxy or test server), ``timeout`` (seconds
     per HTTP request), ``http_options`` (more ``google.genai.types.HttpOptions`` fields), ``prices``
-    (``{model: {tier: usd}}`` rows over the built-in table), and any ``GoogleOptions`` field as a default
-    for every call (``add_watermark=False``, ``person_generation="allow_adult"``, ...). Per call, the same
-    fields go in ``provider_options``.
+    (``{model: {tier: usd}}`` rows over the built-in table), ``allow_retired`` (send a model Google has
+    shut down anyway; by default that is refused before any request, on Google's own endpoints only), and
+    any ``GoogleOptions`` field as a default for every call (``add_watermark=False``,
+    ``person_generation="allow_adult"``, ...). Per call, the same fields go in ``provider_options``.
     """
 
     name = "google"
+    #: The model ``google`` with no model means, and what imagegen picks with only a Google key.
+    default_model = DEFAULT_GEMINI_MODEL
 
     def __init__(self, model: str | None = None, *, api_key: str | None = None, vertexai: bool | None = None,
                  project: str | None = None, location: str | None = None, credentials: Any = None,
                  base_url: str | None = None, timeout: float | None = None,
                  http_options: Any = None, prices: Mapping[str, Mapping[str, float]] | None = None,
-                 **options: Any) -> None:
+                 allow_retired: bool = False, **options: Any) -> None:
         unknown = sorted(set(options) - set(OPTION_NAMES))
         if unknown:
             raise InvalidRequest(f"GoogleProvider: unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
@@ -105,7 +118,8 @@ class GoogleProvider:
         self._timeout = check_timeout(timeout)
         env_vertex = _env_flag("GOOGLE_GENAI_USE_ENTERPRISE", "GOOGLE_GENAI_USE_VERTEXAI")
         self.vertexai = bool(vertexai if vertexai is not None else env_vertex)
-        self.model = model or (DEFAULT_IMAGEN_MODEL if self.vertexai else DEFAULT_GEMINI_MODEL)
+        self.model = model or DEFAULT_GEMINI_MODEL
+        self.allow_retired = bool(allow_retired)
         if not isinstance(self.model, str) or not self.model.strip():
             raise InvalidRequest(f"model: expected a Google model id; got {model!r}", field="model")
         self.spec: ModelSpec = model_spec(self.model)
@@ -128,6 +142,24 @@ class GoogleProvider:
     def __repr__(self) -> str:
         where = f", project={self.project!r}, location={self.location!r}" if self.project else ""
         return f"GoogleProvider({self.model!r}, backend={self.backend!r}{where})"
+
+    @property
+    def vendor_endpoint(self) -> bool:
+        """True when calls go to Google itself (no base URL, or one on googleapis.com), where lifecycle applies."""
+        base = self._base_url or next((os.environ[n] for n in _BASE_URL_ENV if os.environ.get(n)), None)
+        if not base:
+            return True
+        from urllib.parse import urlsplit
+
+        host = (urlsplit(base).hostname or "").lower()
+        return host == _VENDOR_DOMAIN or host.endswith("." + _VENDOR_DOMAIN)
+
+    def _lifecycle(self) -> GenerationWarning | None:
+        """The lifecycle rule (``imagegen.lifecycle``): a warning for a deprecated model; a shut-down one raises
+        ``ProviderUnavailable`` before anything is sent, on Google's own endpoints."""
+        return check_lifecycle(self.name, model_id(self.model), self.spec.lifecycle, vendor="Google",
+                               vendor_endpoint=self.vendor_endpoint, allow_retired=self.allow_retired,
+                               replacement=_current(self.spec.lifecycle.replacement))
 
     # -- what this model can do ----------------------------------------------------------------
 
@@ -153,6 +185,41 @@ class GoogleProvider:
     def estimate_cost(self, req: ProviderRequest) -> Cost:
         _, tier = self.spec.locate(req.width, req.height)
         return image_cost(model_id(self.model), tier, req.n, self._prices)[0]
+
+    # -- the catalog ---------------------------------------------------------------------------
+
+    @classmethod
+    def catalog(cls) -> list[ModelInfo]:
+        """Every model in imagegen-google's data, for ``imagegen.models()`` (no key, no SDK)."""
+        rows = []
+        for name, spec in MODELS.items():
+            life = spec.lifecycle
+            tiers = PRICES.get(name)
+            price = (", ".join(f"{tier} ${usd:.3f}" for tier, usd in tiers.items()) + f" per image ({PRICES_AS_OF})"
+                     if tiers else "unknown")
+            sizes = "; ".join(f"{tier}: " + ", ".join(f"{r} {w}x{h}" for r, (w, h) in by_ratio.items())
+                              for tier, by_ratio in spec.tiers.items())
+            operations = ("txt2img",) if spec.family == "imagen" else ("img2img", "txt2img")
+            rows.append(ModelInfo(
+                provider=cls.name, model=name, status=life.status_on(), shutdown=life.shutdown,
+                replacement=life.replacement, sizes=sizes, max_images_per_call=spec.max_images_per_call, price=price,
+                operations=operations, recommended=name == RECOMMENDED, source=life.source, note=life.note))
+        return rows
+
+    async def list_models(self) -> list[LiveModel]:
+        """The image models Google (or the server at ``base_url``) lists now. Google's list reports no
+        shutdown dates, so only ids are compared."""
+        sdk = self._sdk()
+
+        async def ids() -> list[str]:
+            pager = await sdk.aio.models.list(config={"query_base": True})
+            return [model_id(model.name or "") async for model in pager]  # the pager fetches every page
+
+        found = []
+        for bare in await self._call(ids()):
+            if bare.startswith("imagen-") or "image" in bare or "nano-banana" in bare:
+                found.append(LiveModel(bare))
+        return found
 
     # -- the SDK client ------------------------------------------------------------------------
 
@@ -225,6 +292,7 @@ class GoogleProvider:
         """Set up the SDK client when this provider is configured (a key, or Vertex AI), so that importing
         ``google.genai`` happens before a ``Client`` starts an attempt's timeout clock. Without a key or
         for an Imagen model off Vertex AI nothing is set up: ``generate`` raises the error, at call time."""
+        self._lifecycle()  # a shut-down model is refused here, before planning or any request
         if self._client is None and (self.vertexai or (self._api_key and self.spec.family == "gemini")):
             self._sdk()
 
@@ -232,6 +300,9 @@ class GoogleProvider:
         """The API calls for ``req`` (``normalize`` has fitted it to this model's sizes, operations and
         images per call)."""
         warnings: list[GenerationWarning] = []
+        note = self._lifecycle()
+        if note is not None:
+            warnings.append(note)
         options = self._request_options(req.provider_options, warnings)
         ratio, tier = self.spec.locate(req.width, req.height)
         sdk = self._sdk()
@@ -420,3 +491,16 @@ class GoogleProvider:
             req.progress(ProgressEvent(stage="generate", step=1, total=1, image_index=req.index))
         return ProviderResponse(images=images, cost=cost, warnings=list(warnings),
                                 usage={"backend": self.backend, "aspect_ratio": ratio, "image_size": tier})
+
+
+def _current(model: str | None) -> str | None:
+    """``model``, or, when it is itself shut down, what replaces it (the chain followed), else the recommendation."""
+    from .models import MODELS
+
+    seen: set[str] = set()
+    while model is not None and model in MODELS and MODELS[model].lifecycle.status_on() == "retired":
+        if model in seen:
+            return RECOMMENDED
+        seen.add(model)
+        model = MODELS[model].lifecycle.replacement
+    return model

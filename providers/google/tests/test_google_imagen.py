@@ -156,7 +156,7 @@ def test_a_bad_option_in_provider_options_is_invalid_request_before_sending(api,
 def test_vertex_without_project_or_credentials_is_provider_unavailable_with_what_to_do(api, kit, monkeypatch,
                                                                                      tmp_path):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    provider = GoogleProvider("imagen-4.0-generate-001", vertexai=True)
+    provider = GoogleProvider("imagen-4.0-generate-001", vertexai=True, allow_retired=True)
     with pytest.raises(ProviderUnavailable, match="credentials"):
         run(provider, kit.request())
     assert api.requests == []

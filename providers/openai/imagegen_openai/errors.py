@@ -7,6 +7,7 @@
 | 500-599, 408, 409, timeouts, connection errors, a truncated or non-JSON body, invalid base64 | ``TransientError`` |
 | 400 with a content-policy code (``content_policy_violation``, ``moderation_blocked``) | ``ContentPolicyError`` |
 | 401, 403 | ``AuthenticationError`` |
+| 404 ``model_not_found``, or a 4xx saying the model is gone | ``ProviderUnavailable`` naming it (a chain falls back) |
 | any other 4xx | ``InvalidRequest`` with the API's message (and ``field`` from its ``param``) |
 
 OpenAI answers a used-up quota with 429 and ``"type"``/``"code"`` ``insufficient_quota``, "You exceeded your
@@ -37,7 +38,7 @@ from imagegen.provider import (
     scrub,
 )
 
-__all__ = ["POLICY_CODES", "map_error"]
+__all__ = ["POLICY_CODES", "STALE_HINT", "map_error"]
 
 #: ``error.code`` values OpenAI (and Azure OpenAI) use when a prompt or image is refused.
 POLICY_CODES = frozenset({"content_policy_violation", "moderation_blocked", "content_filter",
@@ -48,7 +49,16 @@ _POLICY_TEXT = re.compile(r"safety system|content polic|content filter", re.I)
 #: The API's ``param`` names -> imagegen's field names.
 _FIELDS = {"size": "size", "quality": "quality", "style": "style", "n": "n", "prompt": "prompt", "image": "image",
            "image[]": "image", "mask": "mask", "model": "model"}
-_OPTION_PARAMS = ("background", "output_format", "output_compression", "moderation", "user")
+_OPTION_PARAMS = ("background", "output_format", "output_compression", "moderation", "input_fidelity", "user")
+#: How OpenAI says a model is gone: a 404 ``model_not_found``, or a message saying the model "has been
+#: deprecated" or "does not exist". OpenAI's deprecations page does not name the error (checked 2026-12-02);
+#: these are the answers third-party write-ups quote, e.g. "The model `dall-e-3` has been deprecated. Learn
+#: more: https://platform.openai.com/docs/deprecations" with code ``model_not_found``.
+_GONE_TEXT = re.compile(r"has been deprecated|has been shut ?down|does not exist|no longer (available|supported)",
+                        re.I)
+#: Where a "model is gone" message sends the user.
+STALE_HINT = ("imagegen's built-in model data may be stale: `imagegen models --live` compares it with what the "
+              "vendor serves now")
 
 
 def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] = ()) -> ImageGenError | None:
@@ -101,6 +111,10 @@ def _status_error(exc: Any, label: str, secrets: list[str | None]) -> ImageGenEr
         return RateLimited(message, retry_after=retry_after_seconds(headers), **answer)
     if status in (401, 403):
         return AuthenticationError(message, **answer)
+    if status < 500 and (code == "model_not_found" or (param == "model" and _GONE_TEXT.search(text))
+                         or (status == 404 and _GONE_TEXT.search(text))):
+        model = label.partition(":")[2]
+        return ProviderUnavailable(f"OpenAI no longer serves {model!r} ({message}); {STALE_HINT}", **answer)
     if status >= 500 or status in (408, 409):  # the SDK, too, treats 408 and 409 as worth another try
         return TransientError(message, **answer)
     if status == 400 and (code in POLICY_CODES or _POLICY_TEXT.search(text)):

@@ -1,7 +1,10 @@
 """OpenAI-specific knobs, typed: given to ``OpenAIProvider(...)`` as defaults or per call as ``provider_options``.
 
-``background``, ``output_format``, ``output_compression`` and ``moderation`` apply to the GPT Image
-models; ``user`` (an end-user id for OpenAI's abuse monitoring) to every model. Values from the CLI
+``background``, ``output_format``, ``output_compression``, ``moderation`` (generations) and
+``input_fidelity`` (edits) apply to the GPT Image models; ``user`` (an end-user id for OpenAI's abuse
+monitoring) to every model. Values: the API reference as generated into the openai SDK 3.57.0
+(``image_generate_params.py``, ``image_edit_params.py``; checked 2026-12-02); ``gif`` and ``svg`` output
+formats, which that reference also lists behind preview access, are not offered here. Values from the CLI
 arrive as strings (``--option output_compression=80``); pydantic's lax mode turns them into numbers.
 A bad value is an ``InvalidRequest`` naming the option and the allowed values, raised before anything
 is sent.
@@ -21,6 +24,7 @@ __all__ = ["OPTION_NAMES", "OpenAIOptions", "parse_options"]
 Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["low", "auto"]
+InputFidelity = Literal["high", "low"]
 
 _FORMAT_ALIASES = {"jpg": "jpeg", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/png": "png",
                    "image/webp": "webp"}
@@ -39,10 +43,13 @@ class OpenAIOptions(BaseModel):
     output_compression: int | None = Field(None, ge=0, le=100)
     #: Content-moderation strictness for generations (GPT Image).
     moderation: Moderation | None = None
+    #: How closely an edit keeps the input images' features, faces especially (GPT Image edits; which
+    #: values a model takes is in its spec).
+    input_fidelity: InputFidelity | None = None
     #: A stable id of your end user, for OpenAI's abuse monitoring (every model).
     user: str | None = None
 
-    @field_validator("background", "output_format", "moderation", mode="before")
+    @field_validator("background", "output_format", "moderation", "input_fidelity", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -22,16 +22,22 @@ from typing import Any
 
 from imagegen.provider import Cost, CostItem, CostSource, InvalidRequest
 
-__all__ = ["PRICES_ENV", "PROMPT_TOKEN_MARGIN", "TOKEN_KINDS", "PriceTable", "Usage", "builtin_prices", "load_prices"]
+__all__ = ["CACHED_KINDS", "PRICES_ENV", "PROMPT_TOKEN_MARGIN", "TOKEN_KINDS", "PriceTable", "Usage", "builtin_prices",
+           "load_prices"]
 
 PRICES_ENV = "IMAGEGEN_OPENAI_PRICES"
 #: Text input tokens a budget reserves beyond one per byte of the prompt, for what the API wraps around it
 #: (imagegen's own safety margin, not a vendor figure).
 PROMPT_TOKEN_MARGIN = 256
-#: Token kinds a model's ``tokens_per_million`` may price.
+#: Token kinds a response's ``usage`` reports, and a model's ``tokens_per_million`` prices.
 TOKEN_KINDS = ("text_input", "image_input", "image_output", "text_output")
+#: Cached-input prices the vendor lists. They are kept for the record (``imagegen models``): the Images
+#: API's ``usage`` has no cached-token counts (openai SDK 3.57.0 ``images_response.py``, checked
+#: 2026-12-02), so no call can be charged at them.
+CACHED_KINDS = ("cached_text_input", "cached_image_input")
 _TOKEN_LABELS = {"text_input": "text input tokens", "image_input": "image input tokens",
-                 "image_output": "image output tokens", "text_output": "text output tokens"}
+                 "image_output": "image output tokens", "text_output": "text output tokens",
+                 "cached_text_input": "cached text input tokens", "cached_image_input": "cached image input tokens"}
 
 PriceSource = Mapping[str, Any] | str | os.PathLike[str]
 
@@ -42,6 +48,20 @@ class ModelPrices:
     per_image: dict[str, dict[str, float]] = field(default_factory=dict)
     #: token kind -> USD per 1M tokens
     tokens_per_million: dict[str, float] = field(default_factory=dict)
+    #: Where and when these prices were read.
+    source: str = ""
+
+    def describe(self) -> str:
+        """The price basis in one line: ``tokens per 1M: text in $5.00, ...`` or ``per image: $0.011-$0.250``."""
+        parts = []
+        if self.tokens_per_million:
+            parts.append("tokens per 1M: " + ", ".join(
+                f"{_TOKEN_LABELS[k].removesuffix(' tokens')} ${v:.2f}" for k, v in self.tokens_per_million.items()))
+        units = [u for sizes in self.per_image.values() for u in sizes.values()]
+        if units:
+            low, high = min(units), max(units)
+            parts.append(f"per image: ${low:.3f}" + (f"-${high:.3f}" if high != low else ""))
+        return "; ".join(parts) or "unknown"
 
 
 @dataclass(frozen=True)
@@ -191,7 +211,8 @@ def load_prices(override: PriceSource | None = None) -> PriceTable:
         for quality, sizes in prices.per_image.items():
             per_image.setdefault(quality, {}).update(sizes)
         merged[model] = ModelPrices(per_image=per_image,
-                                    tokens_per_million={**old.tokens_per_million, **prices.tokens_per_million})
+                                    tokens_per_million={**old.tokens_per_million, **prices.tokens_per_million},
+                                    source=prices.source or old.source)
     checked = str(doc.get("checked", base.checked)) if "models" in doc else base.checked
     return PriceTable(models=merged, checked=checked, sources=base.sources, overridden=True)
 
@@ -202,10 +223,10 @@ def _parse_models(doc: Mapping[str, Any], where: str) -> dict[str, ModelPrices]:
         if not isinstance(entry, Mapping):
             raise InvalidRequest(f"{where}: {model!r} must map to {{'per_image': ..., 'tokens_per_million': ...}}",
                                  field="prices")
-        unknown = set(entry) - {"per_image", "tokens_per_million"}
+        unknown = set(entry) - {"per_image", "tokens_per_million", "source"}
         if unknown:
             raise InvalidRequest(f"{where}: {model}: unknown key(s) {sorted(unknown)}; allowed: per_image, "
-                                 "tokens_per_million", field="prices")
+                                 "tokens_per_million, source", field="prices")
         per_image: dict[str, dict[str, float]] = {}
         for quality, sizes in _mapping(entry.get("per_image", {}), f"{where}: {model}.per_image").items():
             per_image[str(quality)] = {
@@ -215,11 +236,12 @@ def _parse_models(doc: Mapping[str, Any], where: str) -> dict[str, ModelPrices]:
         tokens: dict[str, float] = {}
         for kind, price in _mapping(entry.get("tokens_per_million", {}),
                                     f"{where}: {model}.tokens_per_million").items():
-            if kind not in TOKEN_KINDS:
+            if kind not in TOKEN_KINDS + CACHED_KINDS:
                 raise InvalidRequest(f"{where}: {model}.tokens_per_million: unknown token kind {kind!r}; allowed: "
-                                     f"{', '.join(TOKEN_KINDS)}", field="prices")
+                                     f"{', '.join(TOKEN_KINDS + CACHED_KINDS)}", field="prices")
             tokens[kind] = _usd(price, f"{where}: {model}.tokens_per_million.{kind}")
-        out[str(model)] = ModelPrices(per_image=per_image, tokens_per_million=tokens)
+        out[str(model)] = ModelPrices(per_image=per_image, tokens_per_million=tokens,
+                                      source=str(entry.get("source", "")))
     return out
 
 

@@ -15,6 +15,7 @@ imagegen's retry layer is the only one.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import json
 import logging
 import os
@@ -29,15 +30,20 @@ from imagegen.provider import (
     Capabilities,
     Cost,
     CostItem,
+    CostSource,
     GeneratedImage,
     GenerationWarning,
     ImageGenError,
+    ImageSettings,
     InvalidRequest,
+    LiveModel,
+    ModelInfo,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
     ProviderUnavailable,
     TransientError,
+    check_lifecycle,
     check_timeout,
     guard_logs,
     scrub,
@@ -46,7 +52,7 @@ from imagegen.provider import (
 
 from .errors import map_error
 from .inputs import Upload, dall_e_2_image, gpt_image, openai_mask
-from .models import GPT_IMAGE_OPTIONS, MODELS, ModelSpec, model_spec
+from .models import GPT_IMAGE_OPTIONS, MODELS, RECOMMENDED, ModelSpec, model_spec
 from .options import OPTION_NAMES, OpenAIOptions, parse_options
 from .pricing import PRICES_ENV, PriceSource, PriceTable, Usage, load_prices
 
@@ -58,8 +64,13 @@ __all__ = ["DEFAULT_MODEL", "OpenAIProvider"]
 
 logger = logging.getLogger("imagegen.openai")
 
-DEFAULT_MODEL = "gpt-image-1"
-_CONSTRUCTOR_ARGS = ("api_key", "base_url", "organization", "timeout", "prices", "like")
+#: The recommended active model (``models.RECOMMENDED``): what ``openai`` with no model means.
+DEFAULT_MODEL = RECOMMENDED
+_CONSTRUCTOR_ARGS = ("api_key", "base_url", "organization", "timeout", "prices", "like", "allow_retired")
+#: Ids of image models in OpenAI's model list (``list_models`` keeps these only).
+_IMAGE_MODEL_PREFIXES = ("gpt-image-", "chatgpt-image-", "dall-e-")
+#: OpenAI's own API host: lifecycle (refusing shut-down models) applies to it only.
+_VENDOR_HOST = "api.openai.com"
 _USERINFO = re.compile(r"//[^/@\s]+@")
 
 
@@ -80,15 +91,19 @@ class OpenAIProvider:
     ``https://RESOURCE.openai.azure.com/openai/v1/`` or any OpenAI-compatible server), ``organization``
     (default ``OPENAI_ORG_ID``), ``timeout`` (seconds per HTTP request), ``prices`` (overrides of the price
     table: a mapping or a JSON file path; default ``IMAGEGEN_OPENAI_PRICES``), ``like`` (a known model
-    whose limits and prices an unknown id, such as an Azure deployment name, has), and any
-    ``OpenAIOptions`` field as a default for every call (``background="transparent"``, ``user="u1"``, ...).
+    whose limits and prices an unknown id, such as an Azure deployment name, has), ``allow_retired``
+    (send a model OpenAI has shut down anyway; by default that is refused before any request, on
+    OpenAI's own endpoint only), and any ``OpenAIOptions`` field as a default for every call
+    (``background="transparent"``, ``user="u1"``, ...).
     """
 
     name = "openai"
+    #: The model ``openai`` with no model means, and what imagegen picks with only an OpenAI key.
+    default_model = DEFAULT_MODEL
 
     def __init__(self, model: str | None = None, *, api_key: str | None = None, base_url: str | None = None,
                  organization: str | None = None, timeout: float | None = None, prices: PriceSource | None = None,
-                 like: str | None = None, **options: Any) -> None:
+                 like: str | None = None, allow_retired: bool = False, **options: Any) -> None:
         unknown = sorted(set(options) - set(OPTION_NAMES))
         if unknown:
             raise InvalidRequest(f"OpenAIProvider: unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
@@ -106,6 +121,7 @@ class OpenAIProvider:
         self.spec: ModelSpec = model_spec(like or self.model)
         self.options: OpenAIOptions = parse_options(options, where="OpenAIProvider")
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        self.allow_retired = bool(allow_retired)
         self.organization = organization
         self._api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         self.prices: PriceTable = load_prices(prices if prices is not None else os.environ.get(PRICES_ENV) or None)
@@ -124,7 +140,27 @@ class OpenAIProvider:
 
     @property
     def _price_model(self) -> str:
-        return self.like or self.model
+        """The price-table row for this model: its own, else its family's (``gpt-image-2*`` -> ``gpt-image-2``)."""
+        model = self.like or self.model
+        if model not in self.prices.models and self.spec.price_as is not None:
+            return self.spec.price_as
+        return model
+
+    @property
+    def vendor_endpoint(self) -> bool:
+        """True when calls go to OpenAI itself (no base URL, or one on api.openai.com), where lifecycle applies."""
+        if not self.base_url:
+            return True
+        from urllib.parse import urlsplit
+
+        return (urlsplit(self.base_url).hostname or "").lower() == _VENDOR_HOST
+
+    def _lifecycle(self) -> GenerationWarning | None:
+        """The lifecycle rule for this model (``imagegen.lifecycle``): a warning for a deprecated one; a shut-down
+        one raises ``ProviderUnavailable`` before anything is sent, on OpenAI's own endpoint."""
+        return check_lifecycle(self.name, self.model, self.spec.lifecycle, vendor="OpenAI",
+                               vendor_endpoint=self.vendor_endpoint, allow_retired=self.allow_retired,
+                               replacement=_current(self.spec.lifecycle.replacement))
 
     def __repr__(self) -> str:
         parts = [repr(self.model)]
@@ -135,7 +171,10 @@ class OpenAIProvider:
         return f"OpenAIProvider({', '.join(parts)})"
 
     def _unknown_model_note(self) -> str:
-        if self.spec.family == "gpt-image":
+        if self.spec.free_size is not None:
+            how = ("gpt-image-2's limits and token prices (the gpt-image-2 family rule: sizes in 16 px steps up to "
+                   "3840, 1:3..3:1; quality low/medium/high/auto)")
+        elif self.spec.family == "gpt-image":
             how = "GPT Image limits (1024x1024, 1536x1024, 1024x1536; quality low/medium/high/auto)"
         else:
             how = ("generic limits (1024x1024, 1536x1024, 1024x1536; one image a call; generations and edits; "
@@ -153,6 +192,7 @@ class OpenAIProvider:
         """Set up the SDK client for this event loop when a key is configured, so that importing ``openai``
         (about half a second, once per process) happens before a ``Client`` starts an attempt's timeout
         clock. Without a key nothing is set up: ``generate`` raises the error, at call time."""
+        self._lifecycle()  # a shut-down model is refused here, before planning or any request
         if asyncio.get_running_loop() not in self._clients and (self._api_key or os.environ.get("OPENAI_API_KEY")):
             self._sdk()
 
@@ -200,8 +240,65 @@ class OpenAIProvider:
         gpt = self.spec.family == "gpt-image"
         if gpt:
             note = "; ".join(x for x in ("estimate from the per-image table", note) if x)
-        return self.prices.image_cost(self._price_model, width, height, quality, n, label=self.label,
-                                      source="estimate" if gpt else "price-table", note=note)
+        source: CostSource = "estimate" if gpt else "price-table"
+        cost = self.prices.image_cost(self._price_model, width, height, quality, n, label=self.label, source=source,
+                                      note=note)
+        family = self.spec.price_as
+        if cost is None and family is not None and family != self._price_model:
+            cost = self.prices.image_cost(family, width, height, quality, n, label=self.label, source=source,
+                                          note="; ".join(x for x in (f"{family}'s per-image table", note) if x))
+        return cost
+
+    # -- the catalog ---------------------------------------------------------------------------
+
+    @classmethod
+    def catalog(cls) -> list[ModelInfo]:
+        """Every model in imagegen-openai's data, for ``imagegen.models()`` (no key, no SDK)."""
+        prices = load_prices(os.environ.get(PRICES_ENV) or None)
+        rows = []
+        for name, spec in MODELS.items():
+            life = spec.lifecycle
+            row = prices.models.get(name)
+            priced = row.describe() if row is not None else "unknown"
+            if spec.price_as is not None and spec.price_as in prices.models and (row is None or not row.per_image):
+                family = prices.models[spec.price_as].describe()
+                priced = f"as {spec.price_as}: {family}" if row is None else f"{priced}; estimates as {spec.price_as}"
+            rows.append(ModelInfo(
+                provider=cls.name, model=name, status=life.status_on(), shutdown=life.shutdown,
+                replacement=life.replacement, sizes=spec.capabilities().describe_sizes(),
+                max_images_per_call=spec.max_images_per_call, price=priced, operations=tuple(sorted(spec.operations)),
+                recommended=name == RECOMMENDED, source=life.source, note=life.note))
+        return rows
+
+    async def list_models(self) -> list[LiveModel]:
+        """The image models OpenAI (or the server at ``base_url``) lists now, with the ``shutdown_date`` it
+        reports (``GET /v1/models``)."""
+        sdk = self._sdk()
+        try:
+            raw = await sdk.models.with_raw_response.list()
+            body = json.loads(raw.http_response.content)
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            mapped = map_error(exc, label=self.label, secrets=[self._api_key])
+            if mapped is None:
+                raise
+            scrub_error(exc, [self._api_key])
+            raise mapped from exc
+        found = []
+        for item in body.get("data", []) if isinstance(body, dict) else []:
+            model = item.get("id") if isinstance(item, dict) else None
+            if not isinstance(model, str) or not model.startswith(_IMAGE_MODEL_PREFIXES):
+                continue
+            shutdown = item.get("shutdown_date")
+            try:
+                day = _dt.date.fromisoformat(shutdown) if isinstance(shutdown, str) and shutdown else None
+            except ValueError:
+                logger.warning("imagegen %s: /v1/models gave %s an unreadable shutdown_date %r", self.label, model,
+                               shutdown)
+                day = None
+            found.append(LiveModel(model, day))
+        return found
 
     # -- the SDK client ------------------------------------------------------------------------
 
@@ -257,6 +354,9 @@ class OpenAIProvider:
         """One API call for ``req`` (``normalize`` has fitted it to this model: its size, quality and style,
         its inputs, and at most ``max_images_per_call`` images)."""
         warnings = list(self._notes)
+        note = self._lifecycle()
+        if note is not None:
+            warnings.append(note)
         options = self._request_options(req, warnings)
         if req.operation == "variation" and req.prompt.strip():
             warnings.append(GenerationWarning(f"prompt: {self.label} variations take no prompt; it was not sent",
@@ -279,12 +379,32 @@ class OpenAIProvider:
         takes = set(self.spec.options)
         if req.operation != "txt2img":
             takes.discard("moderation")  # images.edit has no moderation setting
+        else:
+            takes.discard("input_fidelity")  # ... and images.generate no input fidelity
         dropped = [name for name in OPTION_NAMES if getattr(options, name) is not None and name not in takes]
         for name in dropped:
             where = ("GPT Image models" if name in GPT_IMAGE_OPTIONS and self.spec.family != "gpt-image"
                      else f"{req.operation} with {self.label}")
             warnings.append(GenerationWarning(f"provider_options: {name} does not apply to {where}; not sent",
                                               kind="unsupported", field=f"provider_options.{name}"))
+        fidelity = options.input_fidelity
+        if fidelity is not None and "input_fidelity" not in dropped and fidelity not in self.spec.input_fidelity:
+            takes_values = ", ".join(sorted(self.spec.input_fidelity)) or "none (OpenAI: omit it for this model)"
+            warnings.append(GenerationWarning(
+                f"provider_options: input_fidelity={fidelity!r} is not taken by {self.label} (it takes: "
+                f"{takes_values}); not sent", kind="unsupported", field="provider_options.input_fidelity"))
+            dropped.append("input_fidelity")
+        if options.background == "transparent" and "background" not in dropped:
+            if self.spec.transparent == "no":
+                warnings.append(GenerationWarning(
+                    f"provider_options: {self.label} does not make transparent backgrounds; background not sent",
+                    kind="unsupported", field="provider_options.background"))
+                dropped.append("background")
+            elif self.spec.transparent == "preview":
+                warnings.append(GenerationWarning(
+                    f"provider_options: transparent backgrounds are in preview for {self.label} (OpenAI's API "
+                    "reference): sent, but OpenAI may refuse it or return an opaque image",
+                    kind="compatibility", field="provider_options.background"))
         return options.model_copy(update=dict.fromkeys(dropped)) if dropped else options
 
     async def _uploads(self, req: ProviderRequest,
@@ -429,6 +549,9 @@ class OpenAIProvider:
                   warnings: list[GenerationWarning]) -> ProviderResponse:
         warnings.extend(w for w in outcome.warnings if w not in warnings)
         cost = self._cost(req, outcome, warnings)
+        if outcome.quality:  # what "auto" (or no quality) came out as; the rest is completed from the request
+            for image in outcome.images:
+                image.settings = ImageSettings(quality=outcome.quality)
         info: dict[str, Any] = {"model": self.model, "size": f"{req.width}x{req.height}", "calls": 1}
         if outcome.usage is not None:
             info["tokens"] = outcome.usage.as_dict()
@@ -463,4 +586,16 @@ def _cost_warning(text: str) -> GenerationWarning:
 
 
 def _known_models() -> list[str]:
-    return list(MODELS)
+    """The models to suggest: those in service today."""
+    return [name for name, spec in MODELS.items() if spec.lifecycle.status_on() != "retired"]
+
+
+def _current(model: str | None) -> str | None:
+    """``model``, or, when it is itself shut down, what replaces it (the chain followed), else the recommendation."""
+    seen: set[str] = set()
+    while model is not None and model in MODELS and MODELS[model].lifecycle.status_on() == "retired":
+        if model in seen:
+            return RECOMMENDED
+        seen.add(model)
+        model = MODELS[model].lifecycle.replacement
+    return model

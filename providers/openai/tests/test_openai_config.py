@@ -93,8 +93,10 @@ def test_bad_constructor_arguments_are_invalid_requests_naming_them(kwargs, fiel
     assert info.value.field == field
 
 
-def test_the_default_model_is_gpt_image_1():
-    assert OpenAIProvider().model == "gpt-image-1"
+def test_the_default_model_is_the_recommended_active_model():
+    from imagegen_openai.models import MODELS, RECOMMENDED
+
+    assert OpenAIProvider().model == RECOMMENDED and MODELS[RECOMMENDED].lifecycle.status_on() == "active"
 
 
 def test_a_spec_string_resolves_through_the_entry_point_named_openai():
@@ -103,10 +105,12 @@ def test_a_spec_string_resolves_through_the_entry_point_named_openai():
     assert imagegen.providers()["openai"] == "imagegen_openai:OpenAIProvider"
 
 
-def test_the_default_provider_is_gpt_image_1_when_a_key_is_set(monkeypatch, kit):
+def test_the_default_provider_is_the_recommended_openai_model_when_a_key_is_set(monkeypatch, kit):
+    from imagegen_openai.models import RECOMMENDED
+
     monkeypatch.setenv("OPENAI_API_KEY", kit.API_KEY)
     provider = imagegen.Client().provider()  # no provider named
-    assert isinstance(provider, OpenAIProvider) and provider.model == "gpt-image-1"
+    assert isinstance(provider, OpenAIProvider) and provider.model == RECOMMENDED
 
 
 def test_each_event_loop_gets_its_own_sdk_client(make, api, kit):

@@ -36,6 +36,46 @@ def test_dall_e_3_16_9_n2_is_two_1792x1024_requests_two_revised_images_twice_the
     assert (result.provider, result.model, [im.seed for im in result.images]) == ("openai", "dall-e-3", [None, None])
 
 
-def test_with_only_a_key_set_the_default_provider_is_gpt_image_1(api, openai_env, fresh_default_client):
+def test_with_only_a_key_set_the_default_provider_is_the_recommended_active_model(api, openai_env,
+                                                                                 fresh_default_client):
+    from imagegen_openai.models import RECOMMENDED
+
     result = imagegen.generate("a lighthouse")
-    assert result.model == "gpt-image-1" and api.requests[0].json["model"] == "gpt-image-1"
+    assert RECOMMENDED == "gpt-image-2.6-sunburst"  # the deprecations page's named replacement, 2026-12-02
+    assert result.model == RECOMMENDED and api.requests[0].json["model"] == RECOMMENDED
+    assert not [w for w in result.warnings if w.kind == "lifecycle"]
+
+
+def test_with_a_key_and_no_base_url_a_shut_down_model_is_refused_before_anything_is_sent(
+        api, kit, monkeypatch, fresh_default_client):
+    monkeypatch.setenv("OPENAI_API_KEY", kit.API_KEY)
+    with pytest.raises(imagegen.ProviderUnavailable) as info:
+        imagegen.generate("x", provider="openai:dall-e-3")
+    message = str(info.value)
+    assert "openai:dall-e-3 was shut down by OpenAI on 2026-05-12; use openai:gpt-image-2.5-sunburst" in message
+    assert api.requests == [] and info.value.attempts[0].status == "skipped"
+
+
+def test_on_openai_s_own_host_the_scripted_server_receives_nothing_for_a_shut_down_model(
+        api, kit, monkeypatch, fresh_default_client):
+    monkeypatch.setattr("imagegen_openai.provider._VENDOR_HOST", "127.0.0.1")  # the scripted server is "OpenAI"
+    monkeypatch.setenv("OPENAI_API_KEY", kit.API_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url)
+    with pytest.raises(imagegen.ProviderUnavailable, match="2026-05-12"):
+        imagegen.generate("x", provider="openai:dall-e-3")
+    assert api.requests == []
+
+
+def test_with_openai_base_url_pointing_elsewhere_the_same_call_succeeds(api, openai_env, fresh_default_client):
+    result = imagegen.generate("x", provider="openai:dall-e-3")
+    assert len(result.images) == 1 and api.requests[0].json["model"] == "dall-e-3"
+    assert not [w for w in result.warnings if w.kind == "lifecycle"]
+
+
+def test_a_gpt_image_2_family_id_imagegen_does_not_know_is_sent_at_exactly_the_size_asked(
+        api, openai_env, fresh_default_client):
+    result = imagegen.generate("x", provider="openai:gpt-image-2.6-sunburst", size="1920x1088")
+    assert api.requests[0].json["size"] == "1920x1088" and result.images[0].size == (1920, 1088)
+    assert not [w for w in result.warnings if w.kind == "size"]
+    unknown = imagegen.generate("x", provider="openai:gpt-image-2.7-nova", size="1920x1088")
+    assert api.requests[1].json["size"] == "1920x1088" and unknown.images[0].size == (1920, 1088)

@@ -1,5 +1,6 @@
-"""Each model's capabilities are the data the issue lists, imagegen plans within them, and what the API
-cannot honour follows the core's ``unsupported`` policy."""
+"""Each model's capabilities are the data OpenAI publishes (cited in ``imagegen_openai/models.py``, checked
+2026-12-02), imagegen plans within them, and what the API cannot honour follows the core's ``unsupported``
+policy."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from imagegen.testing import normalize
 
 GPT_SIZES = {(1024, 1024), (1536, 1024), (1024, 1536)}
 GPT_QUALITIES = {"low", "medium", "high", "auto"}
+GPT_25_QUALITIES = GPT_QUALITIES | {"xhigh", "max"}
+EDITS = {"txt2img", "img2img", "inpaint"}
 TABLE = [
     # model, sizes, images per call, operations, qualities, styles
     ("dall-e-2", {(256, 256), (512, 512), (1024, 1024)}, 10, {"txt2img", "inpaint", "variation"}, None, None),
@@ -21,7 +24,16 @@ TABLE = [
     ("gpt-image-1", GPT_SIZES, 10, {"txt2img", "img2img", "inpaint"}, GPT_QUALITIES, None),
     ("gpt-image-1-mini", GPT_SIZES, 10, {"txt2img", "img2img", "inpaint"}, GPT_QUALITIES, None),
     ("gpt-image-1.5", GPT_SIZES, 10, {"txt2img", "img2img", "inpaint"}, GPT_QUALITIES, None),
+    ("gpt-image-1.5-2025-12-16", GPT_SIZES, 10, EDITS, GPT_QUALITIES, None),
+    ("chatgpt-image-latest", GPT_SIZES, 10, EDITS, GPT_QUALITIES, None),
     ("gpt-image-2", None, 10, {"txt2img", "img2img", "inpaint"}, GPT_QUALITIES, None),
+    ("gpt-image-2-2026-04-21", None, 10, EDITS, GPT_QUALITIES, None),
+    ("gpt-image-2.5-sunburst", None, 10, EDITS, GPT_25_QUALITIES, None),
+    ("gpt-image-2.5-sunburst-2026-09-08", None, 10, EDITS, GPT_25_QUALITIES, None),
+    ("gpt-image-2.5-flare", None, 10, EDITS, GPT_25_QUALITIES, None),
+    ("gpt-image-2.5-flare-2026-09-08", None, 10, EDITS, GPT_25_QUALITIES, None),
+    ("gpt-image-2.6-sunburst", None, 10, EDITS, GPT_QUALITIES, None),
+    ("gpt-image-2.6-flare", None, 10, EDITS, GPT_QUALITIES, None),
 ]
 
 
@@ -34,7 +46,7 @@ def test_each_model_declares_its_capability_table(model, sizes, per_call, operat
     assert caps.supports == {n for n, v in (("quality", qualities), ("style", styles)) if v}
 
 
-def test_the_table_covers_every_model_the_issue_names():
+def test_the_table_covers_every_model_the_data_names():
     assert set(MODELS) == {row[0] for row in TABLE}
 
 
@@ -110,9 +122,20 @@ def test_an_unknown_model_works_with_generic_capabilities_and_a_warning(make, ap
                for w in result.warnings)
 
 
-def test_an_unknown_gpt_image_id_gets_gpt_image_limits():
-    caps = OpenAIProvider("gpt-image-2.5-flare").capabilities()
+def test_an_unknown_gpt_image_1_style_id_gets_gpt_image_limits():
+    caps = OpenAIProvider("gpt-image-1.7-nova").capabilities()
     assert (caps.sizes, caps.max_images_per_call, caps.qualities) == (GPT_SIZES, 10, GPT_QUALITIES)
+
+
+def test_an_unknown_gpt_image_2_id_gets_gpt_image_2s_size_rules():
+    assert OpenAIProvider("gpt-image-2.7-nova").capabilities() == OpenAIProvider("gpt-image-2").capabilities()
+
+
+def test_gpt_image_models_take_up_to_16_input_images_and_stream_3_partial_images():
+    caps = OpenAIProvider("gpt-image-2").capabilities()
+    assert (caps.max_input_images, caps.partial_images) == (16, 3)
+    assert (OpenAIProvider("dall-e-2").capabilities().max_input_images,
+            OpenAIProvider("dall-e-2").capabilities().partial_images) == (1, 0)
 
 
 def test_like_gives_a_deployment_the_limits_of_a_known_model():
@@ -123,7 +146,7 @@ def test_like_gives_a_deployment_the_limits_of_a_known_model():
 def test_like_must_name_a_known_model():
     with pytest.raises(InvalidRequest) as info:
         OpenAIProvider("my-deployment", like="dall-e-4")
-    assert info.value.field == "like" and "dall-e-3" in str(info.value)
+    assert info.value.field == "like" and "gpt-image-2" in str(info.value)
 
 
 @settings(max_examples=60, deadline=None)
