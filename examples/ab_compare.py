@@ -18,7 +18,7 @@ from imagegen.testing import FakeProvider
 
 def cloud() -> str | imagegen.Provider:
     if os.environ.get("OPENAI_API_KEY") and "openai" in imagegen.providers():
-        return "openai:gpt-image-1"
+        return "openai:gpt-image-2.6-sunburst"
     return FakeProvider("cloud-stand-in", price_per_image=0.04)
 
 

@@ -22,18 +22,21 @@ STYLES = ["watercolor", "pixel art", "oil painting", "3d render", "line art", "p
           "concept art", "illustration"]
 
 
-def provider() -> str | imagegen.Provider:
+def provider() -> tuple[str | imagegen.Provider, dict[str, str]]:
+    """The provider and its parameters: gpt-image-2 at low quality, 1024x1024 (about $0.006 an image, priced
+    before each call from imagegen-openai's table), or a priced stand-in, so the budget has work to do."""
     if os.environ.get("OPENAI_API_KEY") and "openai" in imagegen.providers():
-        return "openai:dall-e-2"
-    return FakeProvider("priced-stand-in", price_per_image=0.01)  # priced, so the budget has work to do
+        return "openai:gpt-image-2", {"size": "1024x1024", "quality": "low"}
+    return FakeProvider("priced-stand-in", price_per_image=0.01), {"size": "256x256"}
 
 
 def main(out_dir: str = "out/batch", budget: str = "0.50") -> None:
     prompts = [str(imagegen.Prompt(subject, style=style)) for subject in SUBJECTS for style in STYLES]
     ledger = os.path.join(out_dir, "ledger.sqlite")
     os.makedirs(out_dir, exist_ok=True)
-    with imagegen.Client(provider(), budget_usd=float(budget), ledger=ledger, max_concurrency=4) as client:
-        items = client.generate_many(prompts, size="256x256", seed=1, out_dir=out_dir, skip_existing=True)
+    chosen, params = provider()
+    with imagegen.Client(chosen, budget_usd=float(budget), ledger=ledger, max_concurrency=4) as client:
+        items = client.generate_many(prompts, seed=1, out_dir=out_dir, skip_existing=True, **params)
     made = [i for i in items if isinstance(i, imagegen.GenerationResult)]
     refused = [i for i in items if isinstance(i, imagegen.BudgetExceeded)]
     failed = [i for i in items if isinstance(i, imagegen.ImageGenError) and not isinstance(i, imagegen.BudgetExceeded)]

@@ -19,7 +19,7 @@ from imagegen.testing import FakeProvider
 
 def cloud() -> str | imagegen.Provider:
     if os.environ.get("OPENAI_API_KEY") and "openai" in imagegen.providers():
-        return "openai:dall-e-3"
+        return "openai:gpt-image-2.6-sunburst"
     outage = [imagegen.TransientError("503 Service Unavailable")] * 10
     return FakeProvider("cloud-down", name="cloud", script=outage)
 

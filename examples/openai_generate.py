@@ -1,12 +1,12 @@
-"""OpenAI's image models through imagegen: the same prompt from DALL·E 3 and GPT Image 1.
+"""OpenAI's image models through imagegen: the same prompt from GPT Image 2.6 Sunburst and GPT Image 2.
 
     OPENAI_API_KEY=sk-... python examples/openai_generate.py [out_dir]
 
-It makes one 16:9 image with dall-e-3 (sent as 1792x1024, the closest size it has; its rewritten prompt
-comes back as ``revised_prompt``) and one 3:2 image with gpt-image-1 at low quality (billed by tokens;
-the cost comes from the usage the API reports), and saves both as PNGs with their metadata. That costs
-about $0.10 at OpenAI's list prices. ``OPENAI_BASE_URL`` points it at Azure OpenAI or another
-compatible server. With no key set, it shows what it would send (sizes, calls, estimated cost) and exits 0.
+It makes one 16:9 image with gpt-image-2.6-sunburst (sent at exactly 1360x768: the gpt-image-2 family takes
+any size in 16 px steps) and one square image with gpt-image-2 at medium quality, both billed by tokens (the
+cost comes from the usage the API reports), and saves both as PNGs with their metadata; a few cents at
+OpenAI's list prices. ``OPENAI_BASE_URL`` points it at Azure OpenAI or another compatible server. With no
+key set, it shows what it would send (sizes, calls, estimated cost where the price table has one) and exits 0.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from imagegen.normalize import normalize
 
 PROMPT = "a red fox in fresh snow, golden hour, 35mm photo"
 JOBS = [
-    ("openai:dall-e-3", imagegen.GenerateParams(size="16:9", quality="standard")),
-    ("openai:gpt-image-1", imagegen.GenerateParams(size="3:2", quality="low")),
+    ("openai:gpt-image-2.6-sunburst", imagegen.GenerateParams(size="16:9", quality="low")),
+    ("openai:gpt-image-2", imagegen.GenerateParams(size="1:1", quality="medium")),
 ]
 
 

@@ -1,7 +1,7 @@
 """Swap backends in one line: the same request on a cloud model, a local one, or a stand-in.
 
     python examples/swap_backends.py                       # whatever is available here
-    IMAGEGEN_PROVIDER=openai:dall-e-3 python examples/swap_backends.py
+    IMAGEGEN_PROVIDER=openai:gpt-image-2.6-sunburst python examples/swap_backends.py
 
 Only PROVIDER changes between backends; imagegen adapts the size, drops what a model cannot do
 (with a warning) and writes the same metadata into every PNG.
@@ -21,7 +21,7 @@ def pick_provider() -> str | imagegen.Provider:
         return spec
     installed = imagegen.providers()
     if os.environ.get("OPENAI_API_KEY") and "openai" in installed:
-        return "openai:gpt-image-1"
+        return "openai:gpt-image-2.6-sunburst"
     if "diffusers" in installed:
         return "diffusers:imagegen-mini"
     from imagegen.testing import FakeProvider
@@ -29,7 +29,7 @@ def pick_provider() -> str | imagegen.Provider:
     return FakeProvider("stand-in")
 
 
-PROVIDER = pick_provider()  # <- the one line to change: "openai:dall-e-3", "diffusers:stabilityai/sdxl-turbo", ...
+PROVIDER = pick_provider()  # <- the one line to change: "openai:gpt-image-2", "diffusers:stabilityai/sdxl-turbo", ...
 
 
 def main(out_dir: str = "out/swap") -> None:

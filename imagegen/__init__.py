@@ -1,7 +1,7 @@
 """imagegen: one call, many image models.
 
     import imagegen
-    r = imagegen.generate("a red fox in snow", provider="openai:dall-e-3", size="16:9")
+    r = imagegen.generate("a red fox in snow", provider="openai:gpt-image-2", size="16:9")
     r.images[0].save("fox.png")
 """
 

@@ -15,7 +15,7 @@ from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .scrub import redact
 from .settings import complete_settings
 
-__all__ = ["Partial", "assemble", "check_partial"]
+__all__ = ["Partial", "assemble", "check_partial", "merge_usage"]
 
 #: What a request split over several calls does when some of them fail: return what was made (with a
 #: warning), or raise the first error with the finished images attached.
@@ -45,6 +45,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
     costs: list[Cost] = []
     timings: dict[str, float] = {}
     errors: list[ImageGenError] = []
+    usage: dict[str, Any] = {}
     for outcome, req in zip(outcomes, plan.requests, strict=True):
         if isinstance(outcome, ImageGenError):
             errors.append(outcome)
@@ -64,6 +65,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
             costs.append(outcome.cost)
         for key, value in outcome.timings.items():
             timings[key] = timings.get(key, 0.0) + value
+        usage = merge_usage(usage, outcome.usage)
     if errors and (not images or partial == "raise"):
         first = errors[0]
         first.images = images
@@ -81,7 +83,26 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
     timings.update(normalize_s=planned - started, total_s=time.perf_counter() - started)
     return GenerationResult(images=images, provider=provider.name, model=provider.model, prompt=prompt,
                             cost=cost, warnings=warnings, timings=timings, request_id=request_id,
-                            params=dict(images[0].info["params"]) if images else {})
+                            params=dict(images[0].info["params"]) if images else {}, usage=usage)
+
+
+def merge_usage(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Two calls' ``usage`` as one: numbers (token counts, calls) summed, nested mappings merged the same way,
+    anything else (a model name, a size) kept from the first call that gave it."""
+    merged = dict(total)
+    for key, value in more.items():
+        have = merged.get(key)
+        if key not in merged:
+            merged[key] = dict(value) if isinstance(value, dict) else value
+        elif isinstance(have, dict) and isinstance(value, dict):
+            merged[key] = merge_usage(have, value)
+        elif _is_number(have) and _is_number(value):
+            merged[key] = have + value
+    return merged
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _image_info(provider: Provider, prompt: str, req: ProviderRequest, request_id: str) -> dict[str, Any]:

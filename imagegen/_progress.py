@@ -35,14 +35,16 @@ __all__ = ["Display", "Watched", "describe"]
 
 
 class _WhenCounted(ProgressColumn):
-    """``inner``, but only for a phase whose total is known (no ``0/?`` or empty bar while loading)."""
+    """``inner``, but only for a phase whose total is known (no ``0/?`` or empty bar while loading), and for
+    an ETA only once there is one (no ``-:--:--``)."""
 
     def __init__(self, inner: ProgressColumn) -> None:
         super().__init__()
         self.inner = inner
 
     def render(self, task: Task) -> Any:
-        return self.inner.render(task) if task.total is not None else Text("")
+        eta_unknown = isinstance(self.inner, TimeRemainingColumn) and task.time_remaining is None
+        return Text("") if task.total is None or eta_unknown else self.inner.render(task)
 
 
 def describe(event: ProgressEvent, label: str) -> str:

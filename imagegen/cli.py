@@ -406,7 +406,8 @@ def compare(
 ) -> int:
     """Run the same prompt and seeds on several providers: grid.png, report.html, comparison.json."""
     if not provider:
-        fail("--provider", "give at least one provider to compare, e.g. -p openai:dall-e-3 -p diffusers:imagegen-mini")
+        fail("--provider", "give at least one provider to compare, e.g. -p openai:gpt-image-2 "
+                           "-p diffusers:imagegen-mini")
     seed_list = parse_seeds(seeds)
     given = {"size": size, "n": n, "steps": steps, "guidance": guidance, "negative_prompt": negative,
              "scheduler": scheduler, "quality": quality, "style": style, "unsupported": unsupported}

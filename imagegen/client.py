@@ -364,7 +364,7 @@ def default_client() -> Client:
 
 def generate(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
              provider: ProviderSpec | None = None, **kwargs: Any) -> GenerationResult:
-    """Generate images with the default client: ``imagegen.generate("a fox", provider="openai:dall-e-3")``."""
+    """Generate images with the default client: ``imagegen.generate("a fox", provider="openai:gpt-image-2")``."""
     return default_client().generate(prompt, params, provider=provider, **kwargs)
 
 

@@ -181,6 +181,9 @@ class GenerationResult:
     attempts: list[Attempt] = field(default_factory=list)
     request_id: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    #: What the provider reported using, merged over its calls: for the GPT Image models ``tokens`` (text
+    #: and image input, image and text output) and ``calls``, so ``cost.items`` can be audited line by line.
+    usage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def image(self) -> GeneratedImage:
@@ -205,7 +208,7 @@ class GenerationResult:
             "images": [{"mime": im.mime, "width": im.width, "height": im.height, "seed": im.seed,
                         "revised_prompt": im.revised_prompt, "bytes": len(im.data)} for im in self.images],
             "cost": asdict(self.cost), "warnings": list(self.warnings), "timings": dict(self.timings),
-            "attempts": [asdict(a) for a in self.attempts],
+            "attempts": [asdict(a) for a in self.attempts], "usage": self.usage,
         }
 
     def __repr__(self) -> str:

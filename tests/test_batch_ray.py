@@ -162,3 +162,12 @@ def test_the_slots_of_a_lost_worker_go_back_to_the_others():
         await asyncio.wait_for(waiting, 10)
 
     asyncio.run(scenario())
+
+
+def test_a_ledger_path_that_is_a_folder_fails_naming_it_before_ray_runs(ray_local, tmp_path):
+    from imagegen import InvalidRequest
+
+    log = tmp_path / "calls.jsonl"
+    with pytest.raises(InvalidRequest) as info:
+        run(["a"], out_dir=tmp_path / "out", provider=FakeProvider(log=log), ledger=tmp_path, ray=True)
+    assert info.value.field == "ledger" and not log.exists()

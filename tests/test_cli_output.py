@@ -214,3 +214,12 @@ def test_watched_provider_shows_each_attempt_and_forwards_the_providers_own_prog
     client.generate("a fox", size="64x64")
     assert display.shown == ["waiting for fake:fake-1", "waiting for fake:fake-1 (attempt 2)", "denoising fake:fake-1"]
     assert display._progress.tasks[0].completed == 3
+
+
+def test_compare_exits_4_when_the_budget_refused_some_cells(capsys, tmp_path):
+    imagegen.register_provider("clifourcents", lambda model="m": FakeProvider(model, name="clifourcents",
+                                                                               price_per_image=0.04))
+    code, _, err = run(capsys, "compare", "a fox", "-p", "clifourcents", "--seeds", "1,2,3", "--budget", "0.10",
+                       "--size", "64x64", "-o", tmp_path / "ab")
+    assert code == 4 and err.count("BudgetExceeded") == 1
+    assert len(list((tmp_path / "ab" / "images").iterdir())) == 2

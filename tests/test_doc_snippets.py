@@ -114,7 +114,7 @@ def test_only_snippets_that_say_why_are_left_out():
     skipped = [s for p in PAGES for s in snippets(p) if s.not_run is not None]
     assert all(len(s.not_run.split()) >= 3 for s in skipped if s.not_run)  # a reason, not a bare marker
     ran = sum(1 for p in PAGES for s in snippets(p) if s.not_run is None)
-    assert ran > 3 * len(skipped), "most snippets must run"
+    assert ran > len(skipped), "most snippets must run"
     assert {p.name for p in RUNNABLE} >= {"README.md", "cli.md", "evaluation.md", "providers.md"}
 
 

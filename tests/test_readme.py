@@ -22,5 +22,5 @@ def test_readme_provider_matrix_matches_the_installed_providers(monkeypatch):
     assert shown is not None, "README.md lost its provider-matrix markers"
     specs = [f"{row.split('|')[1].strip()}:{row.split('|')[2].strip()}" for row in shown[1].splitlines()[2:]
              if not row.startswith("| midjourney")]
-    assert "diffusers:imagegen-mini" in specs and "openai:dall-e-3" in specs
+    assert "diffusers:imagegen-mini" in specs and "openai:gpt-image-2.6-sunburst" in specs
     assert provider_matrix(specs) == shown[1]

@@ -25,15 +25,17 @@ def run_script(tmp_path, env_extra):
 
 def test_without_credentials_it_shows_the_plan_and_exits_0(tmp_path):
     proc = run_script(tmp_path, {})
-    assert "No Google credentials" in proc.stdout and "1408x768 (aspect 16:9, 1K); estimated $0.08" in proc.stdout
+    assert "No Google credentials" in proc.stdout
+    assert "google:gemini-3.1-flash-image: 2 call(s) of [1, 1] images at 1376x768 (aspect 16:9, 1K); estimated " \
+           "unknown" in proc.stdout
     assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.filterwarnings("ignore::Warning")
 def test_with_a_key_it_generates_and_saves_through_the_gemini_api(tmp_path, api, kit):
-    api.script(":generateContent", kit.gemini_ok((1344, 768)))
+    api.script(":generateContent", kit.gemini_ok((1376, 768)))
     proc = run_script(tmp_path, {"GOOGLE_API_KEY": kit.API_KEY, "GOOGLE_GEMINI_BASE_URL": api.url})
-    assert "google:gemini-2.5-flash-image made 2 images ($0.078)" in proc.stdout
-    assert len(api.calls(kit.gemini_path())) == 2
+    assert "google:gemini-3.1-flash-image made 2 images (unknown)" in proc.stdout
+    assert len(api.calls(kit.gemini_path("gemini-3.1-flash-image"))) == 2
     saved = tmp_path / "out" / "fox-1.png"
     assert read_metadata(saved).prompt.startswith("a red fox") and kit.API_KEY.encode() not in saved.read_bytes()

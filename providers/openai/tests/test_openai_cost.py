@@ -75,6 +75,17 @@ def test_the_usage_cost_of_a_split_request_is_the_sum_of_its_calls(make, api, ki
     assert result.cost.usd == pytest.approx((20 * 5.00 + 1200 * 40.00) / 1e6) and result.cost.source == "usage"
 
 
+def test_result_usage_is_the_token_usage_the_calls_reported_summed(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(10, usage=kit.usage(text_in=10,
+                                                                                             image_out=1000))),
+               kit.json_response(kit.images_body(2, usage=kit.usage(text_in=10, image_out=200))))
+    result = imagegen.Client(make("gpt-image-2"), retry=False).generate("a fox", n=12)
+    assert result.usage["calls"] == 2 and result.usage["model"] == "gpt-image-2"
+    assert result.usage["tokens"] == {"text_input": 20, "image_input": 0, "image_output": 1200, "text_output": 0}
+    assert sum(item.quantity for item in result.cost.items) == 20 + 1200  # the cost lines add up to the usage
+    assert result.to_dict()["usage"] == result.usage
+
+
 def test_a_token_kind_without_a_price_makes_the_cost_unknown_with_a_warning(make, api, kit):
     api.script("/images/generations", kit.json_response(kit.images_body(1, usage=kit.usage(image_out=100,
                                                                                             text_out=5))))

@@ -24,23 +24,23 @@ def run_script(tmp_path, env_extra):
 def test_without_a_key_it_shows_the_plan_and_exits_0(tmp_path):
     proc = run_script(tmp_path, {})
     assert "No OPENAI_API_KEY set" in proc.stdout
-    assert "openai:dall-e-3: 1 call(s) at 1792x1024, quality standard; estimated $0.080" in proc.stdout
-    assert "openai:gpt-image-1: 1 call(s) at 1536x1024, quality low; estimated $0.016" in proc.stdout
+    assert "openai:gpt-image-2.6-sunburst: 1 call(s) at 1360x768, quality low; estimated unknown" in proc.stdout
+    assert "openai:gpt-image-2: 1 call(s) at 1024x1024, quality medium; estimated $0.053" in proc.stdout
     assert not (tmp_path / "out").exists()
 
 
 def test_with_a_key_it_generates_with_both_models_and_saves_the_images(tmp_path, api, kit):
     def answer(seen):
-        if seen.json["model"] == "gpt-image-1":
-            return kit.json_response(kit.images_body(1, (1536, 1024), usage=kit.usage(text_in=20, image_out=400)))
-        return kit.images_ok(seen)
+        w, h = (int(v) for v in seen.json["size"].split("x"))
+        return kit.json_response(kit.images_body(1, (w, h), usage=kit.usage(text_in=20, image_out=400)))
 
     api.script("/images/generations", answer)
     proc = run_script(tmp_path, {"OPENAI_API_KEY": kit.API_KEY, "OPENAI_BASE_URL": api.url})
-    assert [c.json["model"] for c in api.requests] == ["dall-e-3", "gpt-image-1"]
-    assert "openai:dall-e-3 made 1 image(s), $0.080 (price-table)" in proc.stdout
-    assert "openai:gpt-image-1 made 1 image(s), $0.016 (usage)" in proc.stdout
-    assert "revised prompt: revised: a red fox" in proc.stdout
-    saved = tmp_path / "out" / "fox-dall-e-3-0.png"
+    assert [(c.json["model"], c.json["size"]) for c in api.requests] == [("gpt-image-2.6-sunburst", "1360x768"),
+                                                                         ("gpt-image-2", "1024x1024")]
+    # 20 text tokens at $5/1M + 400 image tokens at $30/1M (prices.json, checked 2026-12-02)
+    assert "openai:gpt-image-2.6-sunburst made 1 image(s), $0.012 (usage)" in proc.stdout
+    assert "openai:gpt-image-2 made 1 image(s), $0.012 (usage)" in proc.stdout
+    saved = tmp_path / "out" / "fox-gpt-image-2.6-sunburst-0.png"
     assert read_metadata(saved).prompt.startswith("a red fox") and kit.API_KEY.encode() not in saved.read_bytes()
-    assert (tmp_path / "out" / "fox-gpt-image-1-0.png").exists()
+    assert (tmp_path / "out" / "fox-gpt-image-2-0.png").exists()
