@@ -32,7 +32,7 @@ from ._limits import PerProvider
 from ._loop import SHARED_LOOP
 from .budget import UnknownCostPolicy
 from .client import Client
-from .errors import ImageGenError, InvalidRequest
+from .errors import ImageGenError, InvalidRequest, ProviderUnavailable
 from .ledger import Ledger
 from .params import GenerateParams, build_params
 from .prompt import prompt_request
@@ -230,7 +230,12 @@ def run(items: ItemFile | Iterable[Item | Mapping[str, Any] | str], *, out_dir: 
         raise InvalidRequest(f"concurrency: must be a whole number >= 1; got {concurrency!r}", field="concurrency")
     if ray is not False:
         client.close()
-        from .cluster import Plan, Pool, Settings
+        if ledger is not None:
+            Ledger(ledger).close()  # a bad ledger path fails here, naming it, not inside the coordinator
+        try:
+            from .cluster import Plan, Pool, Settings
+        except ImportError as exc:
+            raise ProviderUnavailable(f'ray: Ray is not installed ({exc}); pip install "imagegen-sdk[ray]"') from exc
 
         plan = Plan(prompts=texts, names=names, params=requests, chains=chains, out_dir=out,
                     skip_existing=skip_existing)

@@ -843,7 +843,8 @@ class LoadedModel:
             with open(path, encoding="utf-8") as fh:
                 theirs = {k: v for k, v in json.load(fh).items() if not k.startswith("_")}
             config = mine.config.to_dict() if hasattr(mine.config, "to_dict") else dict(mine.config)  # transformers'
-            own = {k: v for k, v in config.items() if not k.startswith("_") and k in theirs}             # or diffusers'
+            # or diffusers'; textual inversions grow a text encoder's vocabulary, which is not another architecture
+            own = {k: v for k, v in config.items() if not k.startswith("_") and k in theirs and k != "vocab_size"}
 
             if all(_same(own[k], theirs[k]) for k in own):
                 shared[name] = mine
