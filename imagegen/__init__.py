@@ -8,7 +8,7 @@
 from ._version import __version__ as __version__
 from .budget import Budget
 from .catalog import Difference, ModelInfo
-from .client import DEFAULT_FALLBACK, Client, agenerate, generate
+from .client import DEFAULT_FALLBACK, Client, agenerate, astream, generate, stream
 from .compare import Comparison
 from .errors import (
     AllProvidersFailed,
@@ -26,7 +26,7 @@ from .ledger import Ledger, LedgerEntry, LedgerTotal
 from .metadata import ImageMetadata, read_metadata
 from .params import GenerateParams, LoRA, Size
 from .prompt import Prompt
-from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
+from .provider import Capabilities, PartialImage, ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .registry import live_differences, models, providers, register_provider
 from .result import Attempt, Cost, GeneratedImage, GenerationResult, GenerationWarning
 from .retry import RetryPolicy
@@ -60,6 +60,7 @@ __all__ = [
     "LoRA",
     "ModelInfo",
     "ModelRef",
+    "PartialImage",
     "ProgressEvent",
     "Prompt",
     "Provider",
@@ -72,10 +73,12 @@ __all__ = [
     "TransientError",
     "UnsupportedFeature",
     "agenerate",
+    "astream",
     "generate",
     "live_differences",
     "models",
     "providers",
     "read_metadata",
     "register_provider",
+    "stream",
 ]

@@ -8,6 +8,7 @@ loop keep working across calls.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -27,6 +28,10 @@ class LoopThread:
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop thread and wait for its result (from any thread but that one)."""
+        return self.submit(coro).result()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start ``coro`` on the loop thread; its future can be waited on or cancelled from any other thread."""
         loop = self._loop
         if loop is None:
             with self._lock:
@@ -40,7 +45,7 @@ class LoopThread:
             coro.close()
             raise RuntimeError("imagegen: a sync Client method was called from inside the client's own event "
                                "loop (for example from an async scorer); await the async method instead")
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        return asyncio.run_coroutine_threadsafe(coro, loop)
 
 
 #: Every client's sync calls run on this one loop thread.

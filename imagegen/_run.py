@@ -23,10 +23,11 @@ from .errors import BudgetExceeded, ImageGenError, ProviderUnavailable, Transien
 from .ledger import EPSILON_USD, LedgerEntry
 from .normalize import normalize
 from .params import GenerateParams
-from .provider import Provider, ProviderRequest, ProviderResponse
+from .provider import ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from .result import Attempt, AttemptStatus, Cost, CostSource, GenerationResult, GenerationWarning
 from .retry import RetryPolicy, retrying
 from .scrub import LazySecrets, scrub_error, scrub_object
+from .streaming import Hooks
 
 __all__ = ["Calls", "Recorder", "Run", "Settings", "skipped"]
 
@@ -43,6 +44,8 @@ class Run:
     user: str | None = None
     attempts: list[Attempt] = dataclasses.field(default_factory=list)
     warnings: list[GenerationWarning] = dataclasses.field(default_factory=list)
+    #: Where a streamed request's events go (``Client.stream``); None for ``generate``.
+    hooks: Hooks | None = None
 
     def warn(self, warning: GenerationWarning) -> None:
         if warning not in self.warnings:
@@ -155,6 +158,9 @@ class Calls:
             run.warn(GenerationWarning(f"cost: {label} gives no cost estimate, so budget_usd cannot hold its "
                                        "calls back; their real cost is counted afterwards", kind="cost"))
         sent = dataclasses.replace(req, cancel=threading.Event()) if req.cancel is None else req
+        if run.hooks is not None:
+            sent = run.hooks.wire(label, sent)
+            run.hooks.progress(label, ProgressEvent("attempt", number, self.settings.retry.attempts, req.index))
         t0 = time.perf_counter()
         try:
             response = await self._send(provider, sent, deadline)

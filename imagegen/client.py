@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._assemble import Partial, check_partial
@@ -36,12 +36,13 @@ from .result import GenerationResult, GenerationWarning
 from .retry import RetryPolicy
 from .scoring import Scorer, check_select, select_best
 from .scrub import LazySecrets, scrub_error, secrets_of
+from .streaming import Hooks, StreamEvent, check_partial_images, iterate, sync_iterate
 
 if TYPE_CHECKING:
     from ._batch import BatchItem
     from .compare import Comparison
 
-__all__ = ["DEFAULT_FALLBACK", "Client", "agenerate", "generate"]
+__all__ = ["DEFAULT_FALLBACK", "Client", "agenerate", "astream", "generate", "stream"]
 
 logger = logging.getLogger("imagegen")
 
@@ -177,8 +178,13 @@ class Client:
         mode = check_partial(partial) if partial is not None else self.partial
         check_select(select, scorer, request.n)
         who = None if user is None else _user_name(user)
+        return await self._generate(text, request, provider, mode, select, scorer, who, None)
+
+    async def _generate(self, text: str, request: GenerateParams,
+                        provider: ProviderSpec | Sequence[ProviderSpec] | None, mode: Partial, select: int | None,
+                        scorer: Scorer | None, who: str | None, hooks: Hooks | None) -> GenerationResult:
         chain = self._chain(provider)
-        run = Run(request_id=uuid.uuid4().hex, user=who)
+        run = Run(request_id=uuid.uuid4().hex, user=who, hooks=hooks)
         failures: list[tuple[str, ImageGenError]] = []
         for position, spec in enumerate(chain):
             label = spec_of(spec)
@@ -215,6 +221,40 @@ class Client:
                     raise
             return result
         raise self._failure(failures, chain, run)
+
+    # -- streaming -------------------------------------------------------------------------------
+
+    async def astream(self, prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
+                      provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial_images: int = 2,
+                      partial: Partial | None = None, select: int | None = None, scorer: Scorer | None = None,
+                      user: str | None = None, **kwargs: Any) -> AsyncIterator[StreamEvent]:
+        """``agenerate`` as a stream of typed events (see ``imagegen.streaming``): ``ProgressEvent``s (attempts,
+        steps), up to ``partial_images`` (0-3) ``PartialImage`` previews per image from providers that make
+        them, then the ``GenerationResult``. Retries, fallback, budget and ledger behave as in ``agenerate``;
+        previews are never billed. Stopping early cancels the request."""
+        text, request = prompt_request(prompt, params, **kwargs)
+        mode = check_partial(partial) if partial is not None else self.partial
+        check_select(select, scorer, request.n)
+        previews = check_partial_images(partial_images)
+        who = None if user is None else _user_name(user)
+
+        def start(hooks: Hooks) -> Coroutine[Any, Any, GenerationResult]:
+            return self._generate(text, request, provider, mode, select, scorer, who, hooks)
+
+        async for event in iterate(start, previews):
+            yield event
+
+    def stream(self, prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
+               provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial_images: int = 2,
+               partial: Partial | None = None, select: int | None = None, scorer: Scorer | None = None,
+               user: str | None = None, **kwargs: Any) -> Iterator[StreamEvent]:
+        """``astream`` for sync code: a generator of the same events (bad input raises here, before any work)."""
+        text, request = prompt_request(prompt, params, **kwargs)  # bad input fails in the caller's thread
+        check_select(select, scorer, request.n)
+        check_partial_images(partial_images)
+        events = self.astream(text, request, provider=provider, partial_images=partial_images, partial=partial,
+                              select=select, scorer=scorer, user=user)
+        return sync_iterate(self._loop.submit, events)
 
     def _falls_back(self, exc: ImageGenError) -> bool:
         return isinstance(exc, self.fallback_on) and not exc.images  # never drop paid-for images
@@ -374,3 +414,19 @@ async def agenerate(prompt: Any, params: GenerateParams | Mapping[str, Any] | No
                     provider: ProviderSpec | None = None, **kwargs: Any) -> GenerationResult:
     """Async ``generate``."""
     return await default_client().agenerate(prompt, params, provider=provider, **kwargs)
+
+
+def stream(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
+           provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial_images: int = 2,
+           **kwargs: Any) -> Iterator[StreamEvent]:
+    """Stream with the default client: progress, partial images, then the result (``Client.stream``)."""
+    return default_client().stream(prompt, params, provider=provider, partial_images=partial_images, **kwargs)
+
+
+async def astream(prompt: Any, params: GenerateParams | Mapping[str, Any] | None = None, *,
+                  provider: ProviderSpec | Sequence[ProviderSpec] | None = None, partial_images: int = 2,
+                  **kwargs: Any) -> AsyncIterator[StreamEvent]:
+    """Async ``stream`` with the default client."""
+    async for event in default_client().astream(prompt, params, provider=provider, partial_images=partial_images,
+                                                **kwargs):
+        yield event

@@ -72,6 +72,8 @@ __all__ = [
     "ModelInfo",
     "ModelRef",
     "Operation",
+    "PartialImage",
+    "PartialImageCallback",
     "ProgressCallback",
     "ProgressEvent",
     "PromptSyntax",
@@ -206,6 +208,29 @@ class ProgressEvent:
     total: int
     image_index: int = 0
     detail: str = ""
+    #: Who reported it (``"name:model"``): filled in by the client for ``Client.stream`` events.
+    provider: str = ""
+
+
+@dataclass(frozen=True)
+class PartialImage:
+    """A preview of an image still being made: a provider's partial image (OpenAI's ``partial_images``) or a
+    local model's intermediate decode. Never billed and never saved; the finished image comes in the result.
+
+    ``index`` is the image's position in the merged result (``req.index + i``), ``partial_index`` counts this
+    image's previews from 0, ``step``/``total`` say how far along it was when known (0 otherwise).
+    """
+
+    image: ImageData
+    index: int = 0
+    partial_index: int = 0
+    step: int = 0
+    total: int = 0
+    #: Who sent it (``"name:model"``): filled in by the client.
+    provider: str = ""
+
+
+PartialImageCallback = Callable[[PartialImage], None]
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -253,6 +278,11 @@ class ProviderRequest:
     request_id: str = ""
     progress: ProgressCallback | None = field(default=None, repr=False, compare=False)
     cancel: threading.Event | None = field(default=None, repr=False, compare=False)
+    #: Streaming (``Client.stream``): how many previews per image the caller wants (0: none), and where to
+    #: send them. A provider that can make previews (``Capabilities.partial_images``) calls ``partial`` at most
+    #: that many times per image, from any thread; one that cannot ignores both.
+    partial_images: int = field(default=0, compare=False)
+    partial: PartialImageCallback | None = field(default=None, repr=False, compare=False)
 
     @property
     def size(self) -> tuple[int, int]:

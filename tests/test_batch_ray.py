@@ -48,14 +48,15 @@ def test_forty_items_over_two_actors_of_the_embedded_model_make_forty_images_onc
 
 
 def test_killing_an_actor_mid_run_still_yields_every_image_once(ray_local, tmp_path):
+    seen: list[str] = []
     victim: list[str] = []
 
     def kill_the_other(index, outcome):
-        if victim:
-            return
-        others = [n for n in ray_local.util.list_named_actors() if n.startswith("worker-") and n != outcome.worker]
-        victim.append(others[0])
-        ray_local.kill(ray_local.get_actor(others[0]), no_restart=True)
+        if outcome.worker not in seen:
+            seen.append(outcome.worker)
+        if len(seen) == 2 and not victim:  # both are working: the first one is in the middle of its next item
+            victim.append(seen[0])
+            ray_local.kill(ray_local.get_actor(seen[0]), no_restart=True)
 
     provider = FakeProvider(capabilities=CAPS, latency=0.1, local=True)
     done = run([f"item {i}" for i in range(40)], out_dir=tmp_path, provider=provider, ray=True, workers=2,

@@ -27,7 +27,7 @@ import socket
 import struct
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -97,6 +97,13 @@ class Reply:
     @classmethod
     def json(cls, body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
         return cls(status, json.dumps(body).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+    @classmethod
+    def sse(cls, events: Iterable[tuple[str, Any]], status: int = 200) -> Reply:
+        """A server-sent-events answer: ``(event name, JSON data)`` pairs, as a streaming API sends them (the
+        whole stream in one body: a client reads it event by event all the same)."""
+        body = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events)
+        return cls(status, body.encode(), {"Content-Type": "text/event-stream"})
 
     def to_bytes(self, *, length: int | None = None) -> bytes:
         """The whole answer as it goes on the wire; ``length`` overrides Content-Length (to cut a body short)."""

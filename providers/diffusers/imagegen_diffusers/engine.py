@@ -36,6 +36,7 @@ from imagegen.provider import (
     ImageData,
     ImageGenError,
     InvalidRequest,
+    PartialImage,
     ProgressEvent,
     ProviderUnavailable,
     encode_png,
@@ -166,6 +167,9 @@ class Job:
     index: int = 0
     progress: Callable[[ProgressEvent], None] | None = None
     cancel: threading.Event | None = None
+    #: Streaming: this many previews per image during the first denoising pass, sent to ``partial``.
+    previews: int = 0
+    partial: Callable[[PartialImage], None] | None = None
 
 
 @dataclass
@@ -839,7 +843,8 @@ class LoadedModel:
             with open(path, encoding="utf-8") as fh:
                 theirs = {k: v for k, v in json.load(fh).items() if not k.startswith("_")}
             config = mine.config.to_dict() if hasattr(mine.config, "to_dict") else dict(mine.config)  # transformers'
-            own = {k: v for k, v in config.items() if not k.startswith("_") and k in theirs}             # or diffusers'
+            # or diffusers'; textual inversions grow a text encoder's vocabulary, which is not another architecture
+            own = {k: v for k, v in config.items() if not k.startswith("_") and k in theirs and k != "vocab_size"}
 
             if all(_same(own[k], theirs[k]) for k in own):
                 shared[name] = mine
@@ -862,13 +867,19 @@ class LoadedModel:
         cancel = job.cancel
         cutting = job.guidance > 1 and job.guidance_cutoff < 1
 
+        previews = job.previews if job.partial is not None and stage == "denoise" else 0
+        sent = 0
+
         def on_step(p: Any, i: int, timestep: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
-            nonlocal progress
+            nonlocal progress, sent
             total = int(getattr(p, "_num_timesteps", 0) or job.steps)
             if cancel is not None and cancel.is_set():
                 raise _Stop(i + 1, total)
             if cutting:
                 kwargs = after_step(p, i, total, job.guidance_cutoff, kwargs)
+            if sent < previews and i + 1 < total and i + 1 >= total * (sent + 1) // (previews + 1):
+                ok = self._preview(p, job, kwargs.get("latents"), first, sent, i + 1, total)
+                sent = sent + 1 if ok else previews
             if progress is not None:
                 try:
                     progress(ProgressEvent(stage, i + 1, total, first))
@@ -881,6 +892,22 @@ class LoadedModel:
         if cutting:
             out["callback_on_step_end_tensor_inputs"] = tensor_inputs(pipe)
         return out
+
+    def _preview(self, pipe: Any, job: Job, latents: Any, first: int, number: int, step: int, total: int) -> bool:
+        """The latents of step ``step`` decoded by the VAE (no gradients, nothing the pipeline reads changes, so
+        the final pixels are the same as without previews) and sent as one ``PartialImage`` per image."""
+        if latents is None or job.partial is None:
+            return False
+        try:
+            with torch().no_grad():
+                pictures = self.decode(pipe, latents.detach().clone())
+            for k, picture in enumerate(pictures):
+                job.partial(PartialImage(ImageData.from_bytes(encode_png(picture)), index=first + k,
+                                         partial_index=number, step=step, total=total))
+        except Exception:  # a preview that cannot be made must not cost the image
+            logger.exception("imagegen diffusers: a preview could not be decoded; no more previews this pass")
+            return False
+        return True
 
     def _hires_pass(self, pipe: Any, job: Job, latents: Any, first_pass: dict[str, Any], seeds: list[int],
                     first: int) -> list[Any]:

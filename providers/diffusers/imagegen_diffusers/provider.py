@@ -211,7 +211,7 @@ class DiffusersProvider:
         return Capabilities(sizes=None, multiple_of=multiple, min_side=min(min_side, native), max_side=max_side,
                             default_size=(native, native), max_images_per_call=self._batch_limit(),
                             operations=frozenset({"inpaint"}) if info.inpainting else OPERATIONS,
-                            supports=SUPPORTS, max_seed=MAX_SEED)
+                            supports=SUPPORTS, max_seed=MAX_SEED, partial_images=3)
 
     def _batch_limit(self) -> int:
         entry = self._cache.peek(self._last_key) if self._last_key is not None else None
@@ -436,7 +436,7 @@ class DiffusersProvider:
                    refiner_switch=req.refiner_switch if req.refiner_switch is not None else REFINER_SWITCH,
                    canny=(options["canny_low"], options["canny_high"]),
                    image=req.image, mask=req.mask, control_image=req.control_image, index=req.index,
-                   progress=req.progress, cancel=req.cancel)
+                   progress=req.progress, cancel=req.cancel, previews=req.partial_images, partial=req.partial)
 
     def _refiner(self, req: ProviderRequest, info: ModelInfo, steps: int,
                  warnings: list[GenerationWarning]) -> str | None:

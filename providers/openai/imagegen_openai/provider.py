@@ -15,6 +15,7 @@ imagegen's retry layer is the only one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -38,6 +39,7 @@ from imagegen.provider import (
     InvalidRequest,
     LiveModel,
     ModelInfo,
+    PartialImage,
     ProgressEvent,
     ProviderRequest,
     ProviderResponse,
@@ -45,6 +47,7 @@ from imagegen.provider import (
     TransientError,
     check_lifecycle,
     check_timeout,
+    gather_calls,
     guard_logs,
     scrub,
     scrub_error,
@@ -363,7 +366,10 @@ class OpenAIProvider:
                                               kind="unsupported", field="prompt"))
         sdk = self._sdk()  # a missing key fails here, before any work or any request
         uploads = await self._uploads(req, warnings)
-        outcome = await self._one(sdk, req, options, uploads)
+        if self.spec.streams and req.partial is not None and req.partial_images > 0:
+            outcome = await self._streamed(sdk, req, options, uploads)
+        else:
+            outcome = await self._one(sdk, req, options, uploads)
         if req.progress is not None:
             req.progress(ProgressEvent(stage="generate", step=1, total=1, image_index=req.index))
         return self._response(req, outcome, warnings)
@@ -423,8 +429,9 @@ class OpenAIProvider:
         return await asyncio.to_thread(prepare)
 
     def _kwargs(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                uploads: tuple[Upload | None, Upload | None]) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
-        """The SDK method and the exact arguments of one call."""
+                uploads: tuple[Upload | None, Upload | None], *,
+                raw: bool = True) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
+        """The SDK method and the exact arguments of one call (``raw``: through ``with_raw_response``)."""
         kwargs: dict[str, Any] = {"model": self.model, "n": req.n, "size": f"{req.width}x{req.height}"}
         if req.operation != "variation":
             kwargs["prompt"] = req.prompt
@@ -443,7 +450,7 @@ class OpenAIProvider:
             kwargs["image"] = image.as_file()
         if mask is not None:
             kwargs["mask"] = mask.as_file()
-        images = sdk.images.with_raw_response
+        images: Any = sdk.images.with_raw_response if raw else sdk.images
         if req.operation == "txt2img":
             return images.generate, kwargs
         if req.operation == "variation":
@@ -475,6 +482,70 @@ class OpenAIProvider:
             scrub_error(exc, secrets)  # the SDK's exception, kept as the cause: text cleaned, request/response gone
             scrub_error(mapped, secrets)  # its code and request id came from the answer too
             raise mapped from exc
+
+    async def _streamed(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
+                        uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
+        """``req`` streamed (``stream=True``, ``partial_images``): previews go to ``req.partial`` as they come, the
+        final images and their usage make the outcome. One image per call, so each image's previews are told
+        apart (the prompt's tokens are then paid per image)."""
+        calls = [self._stream_one(sdk, dataclasses.replace(req, n=1, index=req.index + i), options, uploads)
+                 for i in range(req.n)]
+        outcomes = await gather_calls(calls, lambda outcome: outcome.images)
+        usages = [o.usage for o in outcomes if o.usage is not None]
+        total = sum(usages[1:], usages[0]) if usages else None
+        return _Outcome(images=[im for o in outcomes for im in o.images], usage=total,
+                        quality=next((o.quality for o in outcomes if o.quality), None))
+
+    async def _stream_one(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
+                          uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
+        if req.cancel is not None and req.cancel.is_set():
+            raise TransientError("cancelled before the call was sent", provider=self.label)
+        method, kwargs = self._kwargs(sdk, req, options, uploads, raw=False)
+        kwargs.update(stream=True, partial_images=req.partial_images)
+        outcome = _Outcome(images=[])
+        try:
+            events = await method(**kwargs)
+            async for event in events:
+                kind = str(getattr(event, "type", ""))
+                b64 = getattr(event, "b64_json", None)
+                if not isinstance(b64, str) or not b64:
+                    continue
+                if kind.endswith(".partial_image"):
+                    self._preview(req, b64, getattr(event, "partial_image_index", 0))
+                elif kind.endswith(".completed"):
+                    outcome.images.append(self._decoded(b64, None))
+                    outcome.usage = Usage.from_response(_plain(getattr(event, "usage", None)))
+                    quality = getattr(event, "quality", None)
+                    outcome.quality = quality if isinstance(quality, str) else None
+        except ImageGenError:
+            raise
+        except Exception as exc:
+            secrets = [self._api_key]
+            mapped = map_error(exc, label=self.label, secrets=secrets)
+            if mapped is None:
+                raise
+            scrub_error(exc, secrets)
+            scrub_error(mapped, secrets)
+            raise mapped from exc
+        if not outcome.images:
+            raise TransientError("OpenAI's image stream ended without a completed image", provider=self.label)
+        return outcome
+
+    def _preview(self, req: ProviderRequest, b64: str, index: Any) -> None:
+        assert req.partial is not None
+        try:
+            image = GeneratedImage.from_base64(b64)
+        except ValueError:  # a broken preview costs nothing: the final image is what counts
+            logger.warning("imagegen %s: a partial image could not be decoded; skipped", self.label)
+            return
+        number = index if isinstance(index, int) and not isinstance(index, bool) else 0
+        req.partial(PartialImage(image=image, index=req.index, partial_index=number))
+
+    def _decoded(self, b64: str, revised: str | None) -> GeneratedImage:
+        try:
+            return GeneratedImage.from_base64(b64, revised_prompt=revised)
+        except ValueError as exc:
+            raise TransientError(f"OpenAI sent an image that cannot be decoded: {exc}", provider=self.label) from exc
 
     async def _read(self, body: Any, asked: int) -> _Outcome:
         data = body.get("data") if isinstance(body, dict) else None
@@ -599,3 +670,9 @@ def _current(model: str | None) -> str | None:
         seen.add(model)
         model = MODELS[model].lifecycle.replacement
     return model
+
+
+def _plain(value: Any) -> Any:
+    """An SDK model (or a mapping) as a plain mapping, for ``Usage.from_response``."""
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
