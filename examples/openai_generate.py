@@ -6,7 +6,7 @@ It makes one 16:9 image with gpt-image-2.6-sunburst (sent at exactly 1360x768: t
 any size in 16 px steps) and one square image with gpt-image-2 at medium quality, both billed by tokens (the
 cost comes from the usage the API reports), and saves both as PNGs with their metadata; a few cents at
 OpenAI's list prices. ``OPENAI_BASE_URL`` points it at Azure OpenAI or another compatible server. With no
-key set, it shows what it would send (sizes, calls, estimated cost where the price table has one) and exits 0.
+key set, it shows what it would send (sizes, calls, and the most it can cost where the price table knows) and exits 0.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def dry_run() -> None:
         estimates = [provider.estimate_cost(req).usd for req in plan.requests]
         usd = "unknown" if None in estimates else f"${sum(e or 0.0 for e in estimates):.3f}"
         print(f"{spec}: {len(plan.requests)} call(s) at {plan.size[0]}x{plan.size[1]}, quality {params.quality}; "
-              f"estimated {usd}")
+              f"at most {usd}")
         for warning in plan.warnings:
             print("  warning:", warning)
 

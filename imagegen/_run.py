@@ -20,7 +20,7 @@ from ._assemble import Partial, assemble
 from ._limits import Limits, Pacer
 from .budget import Budget, Hold
 from .errors import BudgetExceeded, ImageGenError, ProviderUnavailable, TransientError
-from .ledger import LedgerEntry
+from .ledger import EPSILON_USD, LedgerEntry
 from .normalize import normalize
 from .params import GenerateParams
 from .provider import ProgressEvent, Provider, ProviderRequest, ProviderResponse
@@ -209,17 +209,37 @@ class Calls:
                 raw: BaseException | None = None, charge_estimate: bool = False) -> None:
         """Append the attempt to the run and the ledger (settling the budgets) before returning."""
         hold = holds[0][1] if holds else None
+        label = f"{provider.name}:{provider.model}"
         cost: float | None = None
         source: CostSource | None = None
         if response is not None and response.cost is not None:
             cost, source = response.cost.usd, response.cost.source
         ledger_cost = cost
         ledger_source: str | None = source
-        if hold is not None and hold.known and ((status == "ok" and cost is None) or charge_estimate):
+        # A provider that answered 2xx with something unusable (cut JSON, bad base64, not an image) has most
+        # likely billed the attempt: the ledger and the budget count it at its estimate, and say so.
+        billed = error is not None and error.status is not None and 200 <= error.status < 300
+        if hold is not None and hold.known and ((status == "ok" and cost is None) or charge_estimate or billed):
             ledger_cost, ledger_source = hold.reservation.amount, "estimate"
+        elif billed:
+            guess = _estimate(provider, req)
+            if guess is not None and guess.usd is not None:
+                ledger_cost, ledger_source = guess.usd, "estimate"
         if error is not None:
             scrub_error(error, secrets)
         message = error.message if error is not None else None
+        if billed:
+            charged = "unknown" if ledger_cost is None else f"${ledger_cost:.4f}"
+            message = (f"{message}; {label} answered {error.status if error else ''}, so it has most likely billed "
+                       f"this attempt: counted at its estimate ({charged})")
+            cost, source = ledger_cost, "estimate" if ledger_cost is not None else None
+            run.warn(GenerationWarning(f"cost: {label} answered but its answer could not be used; such an attempt "
+                                       f"is most likely billed, so it is counted at its estimate ({charged})",
+                                       kind="cost"))
+        if (status == "ok" and hold is not None and hold.known and cost is not None
+                and cost > hold.reservation.amount + EPSILON_USD):
+            run.warn(GenerationWarning(f"cost: {label} cost ${cost:.4f}, more than the ${hold.reservation.amount:.4f} "
+                                       "the budget reserved for it; the budget counts what it cost", kind="cost"))
         error_name = type(raw).__name__ if raw is not None else (type(error).__name__ if error else None)
         n = len(response.images) if response else req.n
         run.attempts.append(Attempt(

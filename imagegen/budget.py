@@ -7,10 +7,13 @@ failed). Check-and-reserve is one atomic step: under a lock in memory, or one SQ
 transaction when the budget lives in a ``Ledger`` file, which makes the cap hold across every
 process sharing that file.
 
-Unknown estimates (a provider without ``estimate_cost``, or one that returns None) follow
-``unknown_cost``: ``"warn"`` (default) lets the call run while some budget is left,
-reserving nothing, with a warning, and counts its real cost afterwards; ``"refuse"`` raises
-``BudgetExceeded`` instead. When a call succeeds but reports no price, its estimate is charged.
+An estimate is an upper bound of what the call can cost (a token-priced model's includes its input text
+and the most output tokens its size and quality can produce), so the cap holds by construction. A call
+whose cost cannot be bounded (a provider without ``estimate_cost``, or one that returns no amount) follows
+``unknown_cost``: ``"refuse"`` (default) raises ``BudgetExceeded`` before anything is sent, saying why;
+``"allow"`` (opt in) lets it run while some budget is left, reserving nothing, with a warning, and counts
+its real cost afterwards. When a call succeeds but reports no price, its estimate is charged; when it
+costs more than was reserved, the result says so (a ``cost`` warning with both amounts).
 
 A budget with ``user`` caps one user's spend (``Client(user_budgets=...)``): it counts only that user's
 attempts and reservations in the ledger, so a server can give each API key its own cap beside the
@@ -29,9 +32,10 @@ from .errors import BudgetExceeded, InvalidRequest
 from .ledger import Ledger, LedgerEntry, Reservation, _ts, over_budget
 from .result import Cost
 
-__all__ = ["Budget", "UnknownCostPolicy"]
+__all__ = ["UNKNOWN_COST_POLICIES", "Budget", "UnknownCostPolicy"]
 
-UnknownCostPolicy = Literal["warn", "refuse"]
+UnknownCostPolicy = Literal["refuse", "allow"]
+UNKNOWN_COST_POLICIES: tuple[UnknownCostPolicy, ...] = ("refuse", "allow")
 
 
 @dataclass
@@ -48,13 +52,14 @@ class Budget:
 
     def __init__(self, limit_usd: float, *, ledger: Ledger | None = None,
                  since: dt.datetime | dt.date | str | float | None = None,
-                 unknown_cost: UnknownCostPolicy = "warn", user: str | None = None) -> None:
+                 unknown_cost: UnknownCostPolicy = "refuse", user: str | None = None) -> None:
         if (isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float)) or not math.isfinite(limit_usd)
                 or not limit_usd >= 0):
             raise InvalidRequest(f"budget_usd: must be a finite number of dollars >= 0; got {limit_usd!r}",
                                  field="budget_usd")
-        if unknown_cost not in ("warn", "refuse"):
-            raise InvalidRequest(f"unknown_cost: must be 'warn' or 'refuse'; got {unknown_cost!r}",
+        if unknown_cost not in UNKNOWN_COST_POLICIES:
+            raise InvalidRequest(f"unknown_cost: must be 'refuse' (calls whose cost cannot be bounded are refused) "
+                                 f"or 'allow' (they run while budget is left); got {unknown_cost!r}",
                                  field="unknown_cost")
         self.limit_usd = float(limit_usd)
         self.ledger = ledger
@@ -84,8 +89,11 @@ class Budget:
         known = estimate is not None and estimate.usd is not None
         whose = f" {self.user}'s" if self.user is not None else ""
         if not known and self.unknown_cost == "refuse":
-            raise BudgetExceeded(f"budget:{whose} {provider}:{model} gives no cost estimate, and "
-                                 "unknown_cost='refuse'", provider=f"{provider}:{model}", limit_usd=self.limit_usd)
+            why = "; ".join(i.description for i in (estimate.items if estimate is not None else []) if i.usd is None)
+            raise BudgetExceeded(f"budget:{whose} the cost of this {provider}:{model} call cannot be bounded ahead"
+                                 f"{' (' + why + ')' if why else ''}, so budget_usd cannot hold it back; pass "
+                                 "unknown_cost='allow' to run such calls anyway (their real cost is counted "
+                                 "afterwards)", provider=f"{provider}:{model}", limit_usd=self.limit_usd)
         amount = float(estimate.usd) if estimate is not None and estimate.usd is not None else 0.0
         if self.ledger is not None:
             res = self.ledger.reserve(amount, self.limit_usd, request_id=request_id, provider=provider,

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -33,6 +34,7 @@ from .registry import providers as installed_providers
 from .registry import resolve_provider
 from .result import GenerationResult, GenerationWarning, format_usd
 from .retry import RetryPolicy
+from .scrub import scrub
 from .settings import ImageSettings, ModelRef
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ out = Console(highlight=False)
 
 EXIT_DIFFERENT = 1  # `imagegen models --live`: the vendors' lists differ from imagegen's data
 EXIT_OK, EXIT_BAD_INPUT, EXIT_PROVIDER, EXIT_BUDGET, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
+EXIT_INTERNAL = 70  # sysexits.h's EX_SOFTWARE: an internal error
 PROGRESS_MODES = ("auto", "on", "off")
 
 #: GenerateParams field -> the option that sets it, so errors name what the user typed.
@@ -107,6 +110,51 @@ def ledger_path(ledger: Path | None, no_ledger: bool) -> str | None:
     path = str(ledger) if ledger is not None else default_ledger()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     return path
+
+
+def writable_folder(path: Path, option: str = "-o") -> Path:
+    """``path`` as an output folder that can take files: checked before anything is generated (and paid for), so
+    an image is never made only to be lost when saving fails. A missing folder is made when the first image is
+    saved; here its nearest existing parent must be a folder that takes files."""
+    if path.exists() and not path.is_dir():
+        fail(option, f"{path} is a file, not a folder; give a folder for the images")
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        fail(option, f"cannot write images into {path}: {probe} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        fail(option, f"cannot write images into {path}: {exc.strerror or exc}")
+    return path
+
+
+def model_path(spec: str) -> str | None:
+    """The model of ``spec`` when it is a file or folder on this machine (not a hub id or a cloud model name)."""
+    model = spec.partition(":")[2]
+    if not model:
+        return None
+    if (os.path.isabs(model) or model.startswith(("./", "../", "~", ".\\", "..\\"))
+            or model.endswith((".safetensors", ".ckpt", ".pt", ".pth", ".bin"))
+            or ((os.sep in model or "/" in model) and os.path.exists(model))):
+        return model
+    return None
+
+
+def trusted_replay_spec(spec: str, image: Path, model_dirs: Sequence[Path], trust: bool) -> str:
+    """``spec`` read from ``image``'s metadata, when it may be loaded: anything but a local path, a path inside a
+    ``--model-dir`` the user gave, or any path with ``--trust-model``. Loading a model file runs what it holds,
+    so a path an image names is shown and needs the user's say-so."""
+    path = model_path(spec)
+    if path is None or trust:
+        return spec
+    real = os.path.realpath(os.path.expanduser(path))
+    if any(os.path.commonpath([real, os.path.realpath(d)]) == os.path.realpath(d) for d in model_dirs):
+        return spec
+    fail("--replay", f"{image} names the model {spec}, a path on this machine that you did not give; "
+                     "pass --trust-model to load it, or -p to choose the model")
 
 
 def make_client(specs: Sequence[str | Provider], budget: float | None, ledger: str | None,
@@ -203,6 +251,8 @@ def generate(
     replay: Annotated[Path | None, Opt(help="regenerate from the metadata of an earlier image, from any tool")] = None,
     model_dir: Annotated[list[Path] | None, Opt("--model-dir", help="folder to find --replay's checkpoint, LoRAs, "
                                                                      "VAE and embeddings in; repeatable")] = None,
+    trust_model: Annotated[bool, Opt("--trust-model", help="let --replay load a model path the image names")
+                           ] = False,
     out_dir: Annotated[Path, Opt("-o", "--out", help="output folder")] = Path("."),
     as_json: Annotated[bool, Opt("--json", help="print the result as JSON on stdout")] = False,
     progress: Annotated[str, Opt(help="auto | on | off: the progress display on stderr")] = "auto",
@@ -233,7 +283,7 @@ def generate(
         replayed = replay_request(replay, prompt, specs, params, model_dir or [])
         prompt = prompt if prompt is not None else replayed.prompt
         if not specs and replayed.spec:
-            specs = [replayed.spec]
+            specs = [trusted_replay_spec(replayed.spec, replay, model_dir or [], trust_model)]
         params = {**replayed.params, **params}
         original = replay if replayed.exact else None
     if prompt is None or not prompt.strip():
@@ -249,6 +299,7 @@ def generate(
         from .registry import default_provider_spec
 
         specs = [default_provider_spec()]
+    writable_folder(out_dir)
     display = progress_display(progress, machine_output=as_json)
     with display:
         client = make_client(watch_all(display, specs), budget, ledger_path(ledger, no_ledger), display)
@@ -417,6 +468,7 @@ def compare(
         from .eval import ClipScorer
 
         scorer = ClipScorer(clip)
+    writable_folder(out_dir)
     display = progress_display(progress)
     with display:
         watched = watch_all(display, provider)
@@ -539,6 +591,7 @@ def batch(
         except ImportError:
             fail("--ray", 'needs the ray extra: pip install "imagegen-sdk[ray]"')
     items = read_items(file)
+    writable_folder(out_dir)
     book = None if no_ledger else str(ledger if ledger is not None else out_dir / "ledger.sqlite")
     if book is not None:
         os.makedirs(os.path.dirname(os.path.abspath(book)), exist_ok=True)
@@ -1042,6 +1095,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except OSError as exc:
         say("error", str(exc))
         return EXIT_PROVIDER
+    except Exception as exc:  # a bug (imagegen's or a provider's): one line, never a traceback
+        if os.environ.get("IMAGEGEN_DEBUG"):
+            raise
+        say("error", f"internal error: {type(exc).__name__}: {scrub(str(exc))} (a bug: please report it; set "
+                     "IMAGEGEN_DEBUG=1 to see the traceback)")
+        return EXIT_INTERNAL
     return result if isinstance(result, int) else EXIT_OK
 
 

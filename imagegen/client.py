@@ -59,6 +59,8 @@ class Client:
     ``budget_usd``: a dollar cap for everything this client (and, with a ledger, every process
     sharing that ledger file, counted from ``budget_since``) spends; see ``imagegen.budget``.
     ``user_budgets``: a dollar cap per user (the ``user=`` of each call), beside ``budget_usd``.
+    ``unknown_cost``: under a budget, a call whose cost cannot be bounded ahead is refused
+    (``"refuse"``, the default) or run while budget is left (``"allow"``).
     ``ledger``: a path or ``Ledger``; one row per attempt. ``max_concurrency`` and ``rpm``: per
     provider, a number for all or a mapping from ``"name:model"`` or ``"name"`` (``"*"``: others).
     ``timeout``: seconds per attempt. ``partial``: what a split request does when some calls fail.
@@ -73,7 +75,7 @@ class Client:
                  timeout: float | None = None,
                  rpm: PerProvider = None,
                  partial: Partial = "return",
-                 unknown_cost: UnknownCostPolicy = "warn",
+                 unknown_cost: UnknownCostPolicy = "refuse",
                  budget_since: Any = None,
                  user_budgets: Mapping[str, float] | None = None) -> None:
         self._specs: list[ProviderSpec] = provider_chain(providers) if providers is not None else []

@@ -129,11 +129,18 @@ def _json(text: str | None) -> Any:
         return None
 
 
+def _exact_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _imagegen(text: Mapping[str, str]) -> ImageMetadata | None:
+    """imagegen's own entry. A file can say anything: a field of the wrong type (``"prompt": 5``) is dropped,
+    as if the entry did not have it, so nothing downstream meets a number where it expects text."""
     entry = _json(text.get("imagegen"))
     if not isinstance(entry, dict):
         return None
-    exact = dict(entry.get("params") or {})
+    given = entry.get("params")
+    exact = {str(k): v for k, v in given.items()} if isinstance(given, dict) else {}
     settings = None
     if isinstance(entry.get("settings"), dict):
         try:
@@ -142,9 +149,11 @@ def _imagegen(text: Mapping[str, str]) -> ImageMetadata | None:
             settings = None
     pairs = parse_infotext(text["parameters"]).pairs if text.get("parameters") else {}
     return ImageMetadata(
-        prompt=entry.get("prompt"), negative_prompt=exact.get("negative_prompt"), provider=entry.get("provider"),
-        model=entry.get("model"), seed=entry.get("seed"), width=entry.get("width"), height=entry.get("height"),
-        params=exact, revised_prompt=entry.get("revised_prompt"), source="imagegen", parameters=pairs, raw=entry,
+        prompt=entry["prompt"] if isinstance(entry.get("prompt"), str) else None,
+        negative_prompt=_str(exact.get("negative_prompt")),
+        provider=_str(entry.get("provider")), model=_str(entry.get("model")), seed=_exact_int(entry.get("seed")),
+        width=_exact_int(entry.get("width")), height=_exact_int(entry.get("height")), params=exact,
+        revised_prompt=_str(entry.get("revised_prompt")), source="imagegen", parameters=pairs, raw=entry,
         settings=settings)
 
 

@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-from imagegen import Budget, BudgetExceeded, Capabilities, Client, Cost, Ledger, TransientError
+from imagegen import Budget, BudgetExceeded, Capabilities, Client, Cost, InvalidRequest, Ledger, TransientError
+from imagegen.provider import CostItem
 from imagegen.testing import FakeProvider
 
 ONE = Capabilities(default_size=(64, 64), max_images_per_call=1, supports=frozenset({"seed"}))
@@ -151,9 +152,16 @@ def test_a_dead_processes_reservation_is_charged_at_its_estimate(tmp_path):
     assert ledger.spent() == pytest.approx(0.25)
 
 
-def test_unknown_estimates_run_with_a_warning_by_default():
+def test_unknown_estimates_are_refused_by_default_before_anything_is_sent():
     fake = NoEstimate(capabilities=ONE, price_per_image=0.5)
-    client = Client(fake, budget_usd=1.0, retry=False)
+    with pytest.raises(BudgetExceeded, match="cannot be bounded ahead.*unknown_cost='allow'"):
+        Client(fake, budget_usd=1.0, retry=False).generate("x")
+    assert fake.calls == []
+
+
+def test_unknown_estimates_run_with_a_warning_when_allowed():
+    fake = NoEstimate(capabilities=ONE, price_per_image=0.5)
+    client = Client(fake, budget_usd=1.0, retry=False, unknown_cost="allow")
     result = client.generate("x")
     assert any(w.startswith("cost:") and "no cost estimate" in w for w in result.warnings)
     assert client.budget.spent == pytest.approx(0.5)  # counted once known
@@ -163,11 +171,19 @@ def test_unknown_estimates_run_with_a_warning_by_default():
     assert len(fake.calls) == 2
 
 
-def test_unknown_estimates_are_refused_when_asked():
-    fake = NoEstimate(capabilities=ONE, price_per_image=0.5)
-    with pytest.raises(BudgetExceeded, match="no cost estimate"):
-        Client(fake, budget_usd=1.0, retry=False, unknown_cost="refuse").generate("x")
-    assert fake.calls == []
+def test_the_refusal_says_why_the_cost_cannot_be_bounded():
+    class Unbounded(FakeProvider):
+        def estimate_cost(self, req):
+            return Cost(usd=None, items=[CostItem("input image tokens cannot be counted ahead", 1, None, None)])
+
+    with pytest.raises(BudgetExceeded, match=r"\(input image tokens cannot be counted ahead\)"):
+        Client(Unbounded(capabilities=ONE), budget_usd=1.0, retry=False).generate("x")
+
+
+def test_an_unknown_policy_name_is_refused():
+    with pytest.raises(InvalidRequest, match="'refuse'.*'allow'") as info:
+        Client(FakeProvider(), budget_usd=1.0, unknown_cost="warn")
+    assert info.value.field == "unknown_cost"
 
 
 def test_a_success_without_a_price_is_charged_its_estimate(tmp_path):

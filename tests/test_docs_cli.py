@@ -201,9 +201,25 @@ def case_catalog_differs(run, tmp_path):
     return code
 
 
+class _Broken(FakeProvider):
+    """A provider with a bug."""
+
+    def capabilities(self) -> Capabilities:
+        raise ZeroDivisionError("a provider bug")
+
+
+imagegen.register_provider("docsbroken", lambda model="x": _Broken(model, name="docsbroken"))
+
+
+def case_internal_error(run, tmp_path):
+    code, err = run("generate", "a fox", "-p", "docsbroken", "-o", tmp_path / "o")
+    assert err.startswith("error: internal error: ZeroDivisionError") and "Traceback" not in err
+    return code
+
+
 CASES = {"done": case_done, "catalog differs": case_catalog_differs, "bad input": case_bad_input,
          "provider failure": case_provider_failure, "partial failure": case_partial_failure, "budget": case_budget,
-         "partial budget": case_partial_budget, "interrupted": case_interrupted}
+         "partial budget": case_partial_budget, "interrupted": case_interrupted, "internal error": case_internal_error}
 
 
 def test_the_exit_code_table_has_a_case_for_each_row_and_a_row_for_each_case():

@@ -65,6 +65,9 @@ FAULTS = [
 ]
 IDS = [f[0] for f in FAULTS]
 RETRIED = [f for f in FAULTS if f[3]]
+#: Faults where OpenAI answered 200 and the answer could not be used: such an attempt is most likely billed,
+#: so the ledger counts it at its estimate.
+BILLED = {"truncated-json", "invalid-base64"}
 
 
 @pytest.fixture
@@ -88,7 +91,7 @@ def test_a_persistent_fault_maps_to_its_class_with_the_right_attempts(name, acti
     attempts = 3 if retried else 1
     assert server.count == attempts  # our retries only: the SDK's own are off
     assert [(e.status, e.error) for e in ledger.entries()] == [("error", expected.__name__)] * attempts
-    assert ledger.spent() == 0.0
+    assert ledger.spent() == pytest.approx(attempts * PRICE if name in BILLED else 0.0)
     if name == "429-retry-after":
         assert clock.sleeps == [7.0, 7.0]
 
@@ -101,7 +104,8 @@ def test_a_passing_fault_is_retried_and_charged_once(name, action, expected, ret
     assert len(result.images) == 1 and result.images[0].to_pil().size == (1024, 1024)
     assert server.count == 2
     assert [(e.status, e.error) for e in ledger.entries()] == [("error", expected.__name__), ("ok", None)]
-    assert ledger.spent() == pytest.approx(PRICE) and result.cost.usd == pytest.approx(PRICE)
+    assert ledger.spent() == pytest.approx(2 * PRICE if name in BILLED else PRICE)
+    assert result.cost.usd == pytest.approx(PRICE)  # the images' own cost; the ledger holds what was billed
 
 
 @pytest.mark.parametrize(("name", "action", "expected", "retried"), FAULTS, ids=IDS)

@@ -22,9 +22,13 @@ from typing import Any
 
 from imagegen.provider import Cost, CostItem, CostSource, InvalidRequest
 
-__all__ = ["CACHED_KINDS", "PRICES_ENV", "TOKEN_KINDS", "PriceTable", "Usage", "builtin_prices", "load_prices"]
+__all__ = ["CACHED_KINDS", "PRICES_ENV", "PROMPT_TOKEN_MARGIN", "TOKEN_KINDS", "PriceTable", "Usage", "builtin_prices",
+           "load_prices"]
 
 PRICES_ENV = "IMAGEGEN_OPENAI_PRICES"
+#: Text input tokens a budget reserves beyond one per byte of the prompt, for what the API wraps around it
+#: (imagegen's own safety margin, not a vendor figure).
+PROMPT_TOKEN_MARGIN = 256
 #: Token kinds a response's ``usage`` reports, and a model's ``tokens_per_million`` prices.
 TOKEN_KINDS = ("text_input", "image_input", "image_output", "text_output")
 #: Cached-input prices the vendor lists. They are kept for the record (``imagegen models``): the Images
@@ -147,6 +151,18 @@ class PriceTable:
             unit = rate / 1_000_000
             items.append(CostItem(f"{label} {_TOKEN_LABELS[kind]}", count, unit, unit * count))
         return Cost(usd=sum(item.usd or 0.0 for item in items), source="usage", items=items)
+
+    def prompt_bound(self, model: str, prompt: str, n: int, *, label: str) -> CostItem | None:
+        """The most the prompt's text input tokens can cost for ``n`` images: one token per UTF-8 byte (a
+        byte-level BPE token is at least one byte) plus ``PROMPT_TOKEN_MARGIN`` for what the API adds around
+        it; None when the model has no text input price."""
+        rate = self.models.get(model, ModelPrices()).tokens_per_million.get("text_input")
+        if rate is None:
+            return None
+        tokens = (len(prompt.encode("utf-8")) + PROMPT_TOKEN_MARGIN) * n
+        unit = rate / 1_000_000
+        return CostItem(f"{label} text input tokens, at most {tokens} (one per byte of the prompt)", tokens, unit,
+                        unit * tokens)
 
     def describe(self) -> str:
         origin = "with your overrides" if self.overridden else "built in"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from imagegen.provider import (
     Capabilities,
     Cost,
+    CostItem,
     CostSource,
     GeneratedImage,
     GenerationWarning,
@@ -201,10 +202,26 @@ class OpenAIProvider:
             self._sdk()
 
     def estimate_cost(self, req: ProviderRequest) -> Cost:
-        """The per-image table price of ``req`` (budgets reserve it before the call). A GPT Image model on
-        ``auto`` quality is reserved at its dearest quality for the size; None when the table has no price."""
+        """The most ``req`` can cost, which budgets reserve before the call. DALL·E: the table price. GPT Image
+        models, billed by tokens: the image output of the size at the asked quality (``auto``: the dearest)
+        from the per-image table, plus the prompt's text input tokens at most. No bound (``usd=None``, with
+        the reason as an item) when the table has no price for the size, or for an edit, whose input image
+        tokens cannot be counted ahead; under a budget such a call is refused unless ``unknown_cost="allow"``.
+        (Text output tokens, which ``gpt-image-1.5`` may report, are not bounded: a call that costs more than
+        was reserved is reported with a warning.)"""
         cost = self._table_cost(req.width, req.height, req.quality, None, req.n)
-        return cost if cost is not None else Cost(usd=None)
+        if cost is None:
+            return Cost(usd=None, items=[CostItem(f"{self.label} has no known price at {req.width}x{req.height}"
+                                                  f"{' ' + req.quality if req.quality else ''}", req.n, None, None)])
+        if self.spec.family != "gpt-image":
+            return cost
+        if req.image is not None or req.mask is not None:
+            return Cost(usd=None, items=[CostItem(f"the input image tokens of a {self.label} edit cannot be counted "
+                                                  "ahead", 1, None, None)])
+        text = self.prices.prompt_bound(self._price_model, req.prompt, req.n, label=self.label)
+        if text is None or cost.usd is None:
+            return Cost(usd=None, items=[CostItem(f"{self.label} has no text input token price", 1, None, None)])
+        return Cost(usd=cost.usd + (text.usd or 0.0), source="estimate", items=[*cost.items, text])
 
     def _table_quality(self, asked: str | None, answered: str | None) -> tuple[str | None, str]:
         """(quality key for the table or None for "dearest", a note on how it was chosen)."""
@@ -455,17 +472,23 @@ class OpenAIProvider:
         if req.cancel is not None and req.cancel.is_set():
             raise TransientError("cancelled before the call was sent", provider=self.label)
         method, kwargs = self._kwargs(sdk, req, options, uploads)
+        answered: int | None = None  # the status of a 2xx answer, once one came
         try:
             raw = await method(**kwargs)
+            answered = raw.http_response.status_code
             body = json.loads(raw.http_response.content)
             return await self._read(body, req.n)
-        except ImageGenError:
+        except ImageGenError as exc:
+            if answered is not None and exc.status is None:
+                exc.status = answered  # answered, but unusable: most likely billed (the ledger counts it)
             raise
         except Exception as exc:
             secrets = [self._api_key]
             mapped = map_error(exc, label=self.label, secrets=secrets)
             if mapped is None:
                 raise
+            if answered is not None and mapped.status is None:
+                mapped.status = answered
             scrub_error(exc, secrets)  # the SDK's exception, kept as the cause: text cleaned, request/response gone
             scrub_error(mapped, secrets)  # its code and request id came from the answer too
             raise mapped from exc

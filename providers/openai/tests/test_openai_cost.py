@@ -8,8 +8,10 @@ import json
 
 import pytest
 from imagegen_openai import builtin_prices, load_prices
+from imagegen_openai.pricing import PROMPT_TOKEN_MARGIN
 
 import imagegen
+import imagegen.provider
 from imagegen import BudgetExceeded, InvalidRequest
 
 
@@ -130,12 +132,38 @@ def test_gpt_image_2_at_a_size_outside_the_table_without_usage_has_an_unknown_co
 
 
 @pytest.mark.parametrize(("model", "size", "quality", "n", "usd"), [
-    ("dall-e-3", (1792, 1024), "hd", 1, 0.12), ("dall-e-2", (256, 256), None, 4, 4 * 0.016),
-    ("gpt-image-1", (1024, 1024), "low", 2, 2 * 0.011), ("gpt-image-1", (1024, 1024), "auto", 1, 0.167),
-    ("gpt-image-1.5", (1536, 1024), None, 1, 0.2)])
-def test_estimate_cost_is_the_table_price_of_the_request(model, size, quality, n, usd, make, kit):
+    ("dall-e-3", (1792, 1024), "hd", 1, 0.12), ("dall-e-2", (256, 256), None, 4, 4 * 0.016)])
+def test_estimate_cost_of_a_dall_e_request_is_its_table_price(model, size, quality, n, usd, make, kit):
     estimate = make(model).estimate_cost(kit.request(*size, n=n, quality=quality))
     assert estimate.usd == pytest.approx(usd)
+
+
+# (model, size, quality, n, output per image from the table, text input USD per 1M tokens)
+GPT_BOUNDS = [("gpt-image-1", (1024, 1024), "low", 2, 0.011, 5.0),
+              ("gpt-image-1", (1024, 1024), "auto", 1, 0.167, 5.0),
+              ("gpt-image-1.5", (1536, 1024), None, 1, 0.2, 5.0),
+              ("gpt-image-1-mini", (1024, 1536), "high", 3, 0.052, 2.0)]
+
+
+@pytest.mark.parametrize(("model", "size", "quality", "n", "per_image", "text_rate"), GPT_BOUNDS)
+def test_estimate_cost_of_a_gpt_image_request_bounds_its_output_and_its_prompt(model, size, quality, n, per_image,
+                                                                               text_rate, make, kit):
+    prompt = "a red fox in fresh snow, ünïcödé 狐"
+    estimate = make(model).estimate_cost(kit.request(*size, n=n, quality=quality, prompt=prompt))
+    tokens = (len(prompt.encode("utf-8")) + PROMPT_TOKEN_MARGIN) * n
+    assert estimate.usd == pytest.approx(n * per_image + tokens * text_rate / 1e6)
+    assert estimate.source == "estimate" and "text input tokens" in estimate.items[-1].description
+
+
+def test_a_longer_prompt_reserves_more(make, kit):
+    short, long = (make("gpt-image-1").estimate_cost(kit.request(prompt=p)).usd for p in ("a fox", "a fox " * 5000))
+    assert long is not None and short is not None and long - short == pytest.approx(5 * (6 * 5000 - 5) / 1e6)
+
+
+def test_a_gpt_image_edit_has_no_bound_and_says_why(make, kit):
+    image = imagegen.provider.ImageData.from_bytes(kit.png(1024, 1024))
+    estimate = make("gpt-image-1").estimate_cost(kit.request(operation="img2img", image=image))
+    assert estimate.usd is None and "input image tokens" in estimate.items[0].description
 
 
 def test_estimate_cost_of_an_unpriced_request_is_unknown(make, kit):

@@ -24,8 +24,8 @@ def run_script(tmp_path, env_extra):
 def test_without_a_key_it_shows_the_plan_and_exits_0(tmp_path):
     proc = run_script(tmp_path, {})
     assert "No OPENAI_API_KEY set" in proc.stdout
-    assert "openai:gpt-image-2.6-sunburst: 1 call(s) at 1360x768, quality low; estimated unknown" in proc.stdout
-    assert "openai:gpt-image-2: 1 call(s) at 1024x1024, quality medium; estimated $0.053" in proc.stdout
+    assert "openai:gpt-image-2.6-sunburst: 1 call(s) at 1360x768, quality low; at most unknown" in proc.stdout
+    assert "openai:gpt-image-2: 1 call(s) at 1024x1024, quality medium; at most $0.055" in proc.stdout
     assert not (tmp_path / "out").exists()
 
 

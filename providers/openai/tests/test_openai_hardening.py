@@ -3,9 +3,12 @@ server's record of requests proves that nothing was sent."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import imagegen
+import imagegen.testing
 
 
 @pytest.mark.parametrize(("model", "limit"), [("dall-e-2", 1000), ("dall-e-3", 4000), ("gpt-image-1", 32000),
@@ -44,3 +47,53 @@ def test_a_corrupt_mask_is_never_uploaded(name, make, api, kit):
         imagegen.Client(make("gpt-image-1"), retry=False).generate("a fox", image=kit.png(256, 256),
                                                                     mask=_corrupt_pngs(kit)[name])
     assert info.value.field == "mask" and api.count == 0
+
+
+# -- the budget cannot be bypassed -----------------------------------------------------------------------
+
+def test_calls_whose_cost_cannot_be_bounded_are_refused_under_a_budget_even_all_at_once(make, api):
+    client = imagegen.Client(make("gpt-image-2"), budget_usd=0.50, retry=False)  # 1280x720: no table price
+
+    async def fifty():
+        return await asyncio.gather(*(client.agenerate("a fox", size="1280x720") for _ in range(50)),
+                                    return_exceptions=True)
+
+    outcomes = asyncio.run(fifty())
+    assert all(isinstance(o, imagegen.BudgetExceeded) for o in outcomes) and api.count == 0
+    assert "unknown_cost='allow'" in str(outcomes[0]) and "1280x720" in str(outcomes[0])
+
+
+def test_a_gpt_image_edit_is_refused_under_a_budget_unless_allowed(make, api, kit):
+    image = kit.png(1024, 1024)
+    with pytest.raises(imagegen.BudgetExceeded, match="input image tokens"):
+        imagegen.Client(make("gpt-image-1"), budget_usd=0.50, retry=False).generate("a hat", image=image)
+    assert api.count == 0
+    api.script("/images/edits", kit.json_response(kit.images_body(1, usage=kit.usage(image_in=20_000))))
+    client = imagegen.Client(make("gpt-image-1"), budget_usd=0.50, retry=False, unknown_cost="allow")
+    result = client.generate("a hat", image=image)
+    assert api.count == 1 and client.budget.spent == pytest.approx(result.cost.usd)
+    assert any("no cost estimate" in w for w in result.warnings)
+
+
+def test_a_call_that_costs_more_than_its_reservation_says_so_with_both_amounts(make, api, kit):
+    api.script("/images/generations", kit.json_response(kit.images_body(1, usage=kit.usage(image_out=20_000))))
+    client = imagegen.Client(make("gpt-image-1"), budget_usd=5.0, retry=False)
+    reserved = make("gpt-image-1").estimate_cost(kit.request(quality="low", prompt="a fox")).usd
+    result = client.generate("a fox", quality="low")
+    assert result.cost.usd == pytest.approx(50 * 5 / 1e6 + 20_000 * 40 / 1e6)
+    [warning] = [w for w in result.warnings if "more than" in w]
+    assert warning.kind == "cost" and f"${result.cost.usd:.4f}" in warning and f"${reserved:.4f}" in warning
+    assert client.budget.spent == pytest.approx(result.cost.usd)
+
+
+def test_an_answer_that_cannot_be_used_is_counted_at_its_estimate_and_says_so(make, api, tmp_path):
+    api.script("/images/generations", imagegen.testing.Reply.json({"created": 1, "data": [{"b64_json": "!!"}]}))
+    client = imagegen.Client(make("dall-e-3"), budget_usd=1.0, ledger=tmp_path / "l.sqlite",
+                             retry=imagegen.RetryPolicy(attempts=2, sleep=imagegen.testing.FakeClock().sleep))
+    with pytest.raises(imagegen.TransientError) as info:
+        client.generate("a fox")
+    rows = client.ledger.entries()
+    assert [(r.status, r.cost_usd, r.cost_source) for r in rows] == [("error", 0.04, "estimate")] * 2
+    assert all("most likely billed" in (r.message or "") for r in rows)
+    assert client.budget.spent == pytest.approx(0.08) and api.count == 2
+    assert [a.cost_usd for a in info.value.attempts] == [0.04, 0.04]
