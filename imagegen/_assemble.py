@@ -3,12 +3,13 @@ metadata, resized when the size policy asks, costs combined, warnings kept, part
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from .errors import ImageGenError, InvalidRequest
-from .imageio import cover_resize
+from .imageio import FORMAT_MIME, cover_resize, encode
 from .normalize import Plan
 from .provider import Provider, ProviderRequest, ProviderResponse
 from .result import Cost, GeneratedImage, GenerationResult, GenerationWarning
@@ -46,6 +47,7 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
     timings: dict[str, float] = {}
     errors: list[ImageGenError] = []
     usage: dict[str, Any] = {}
+    native = "output_format" in provider.capabilities().supports
     for outcome, req in zip(outcomes, plan.requests, strict=True):
         if isinstance(outcome, ImageGenError):
             errors.append(outcome)
@@ -59,6 +61,8 @@ def assemble(provider: Provider, prompt: str, plan: Plan, outcomes: Sequence[Pro
                                                width=image.width, height=image.height)
             if plan.needs_resize:
                 image = _resized(image, plan.output_size)
+            if req.output_format is not None:
+                image = _encoded(image, req.output_format, req.output_compression, native)
             images.append(image)
         warnings.extend(GenerationWarning.of(w) for w in outcome.warnings if w not in warnings)
         if outcome.cost is not None:
@@ -120,6 +124,15 @@ def _image_info(provider: Provider, prompt: str, req: ProviderRequest, request_i
         params["provider_options"] = redact(dict(req.provider_options))
     return {"prompt": prompt, "provider": provider.name, "model": provider.model, "params": params,
             "request_id": request_id}
+
+
+def _encoded(image: GeneratedImage, output_format: str, compression: int | None, native: bool) -> GeneratedImage:
+    """``image`` in the asked encoding: as it is when the provider made it so itself, else re-encoded here."""
+    mime = FORMAT_MIME[output_format]
+    if image.mime == mime and (native or compression is None):
+        return image
+    data = encode(image.to_pil(), mime, compression)
+    return dataclasses.replace(image, data=data, mime=mime)
 
 
 def _resized(image: GeneratedImage, size: tuple[int, int]) -> GeneratedImage:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from PIL import Image as PILImage
     from typing_extensions import Self
 
-__all__ = ["MAX_INPUT_BYTES", "MAX_INPUT_PIXELS", "ImageData", "check_image", "cover_resize", "encode_png",
+__all__ = ["FORMAT_MIME", "MAX_INPUT_BYTES", "MAX_INPUT_PIXELS", "PIL_FORMATS", "ImageData", "check_image",
+           "cover_resize", "encode", "encode_png",
            "load_image", "sniff"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -47,6 +48,22 @@ def sniff(data: bytes) -> tuple[str, int, int]:
         raise ValueError(f"not an image imagegen takes: {exc}") from exc
     except Exception as exc:  # not an image, or a header Pillow cannot parse (any error type)
         raise ValueError(f"not a readable image ({len(data)} bytes)") from exc
+
+
+#: The encodings imagegen writes, by MIME type, and the output_format name of each.
+PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+FORMAT_MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+def encode(image: PILImage.Image, mime: str, quality: int | None = None) -> bytes:
+    """``image`` as ``mime`` (PNG, JPEG or WebP). ``quality`` 0-100 for JPEG and WebP (None: Pillow's default);
+    JPEG has no alpha, so an image with one is flattened to RGB."""
+    if mime == "image/jpeg" and image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+    buf = io.BytesIO()
+    options = {"quality": quality} if quality is not None and mime != "image/png" else {}
+    image.save(buf, format=PIL_FORMATS[mime], **options)
+    return buf.getvalue()
 
 
 def encode_png(image: PILImage.Image) -> bytes:

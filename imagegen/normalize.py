@@ -65,6 +65,8 @@ def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provid
         warnings += size_warnings
 
     kept = _honoured(params, caps, provider, warnings)
+    if params.output_format is not None:  # always honoured: by the provider, or re-encoded by imagegen
+        kept.update(output_format=params.output_format, output_compression=params.output_compression)
     if "hires" in kept and output_size != size:
         warnings.append(_size(f"size: hires fix makes the final size from {size[0]}x{size[1]}; the resize to "
                               f"{output_size[0]}x{output_size[1]} is skipped"))
@@ -93,7 +95,7 @@ _OPTIONAL: tuple[tuple[str, str], ...] = (
     ("scheduler", "scheduler"), ("loras", "lora"), ("quality", "quality"), ("style", "style"),
     ("strength", "strength"), ("control_scale", "control_scale"), ("prompt_syntax", "prompt_syntax"),
     ("clip_skip", "clip_skip"), ("embeddings", "embeddings"), ("hires", "hires"), ("refiner", "refiner"),
-    ("refiner_switch", "refiner"), ("vae", "vae"), ("tiling", "tiling"),
+    ("refiner_switch", "refiner"), ("vae", "vae"), ("tiling", "tiling"), ("background", "background"),
 )
 
 
@@ -107,6 +109,8 @@ def _honoured(params: GenerateParams, caps: Capabilities, provider: str,
         if name == "prompt_syntax" and value == "plain":  # every provider can send the prompt as it is
             kept[name] = value
             continue
+        if name == "background" and value != "transparent" and capability not in caps.supports:
+            continue  # an opaque (or automatic) background is what a model without the option makes anyway
         if capability not in caps.supports:
             _unsupported(params, warnings, name, f"{provider} does not support {name}", f"ignoring {value!r}",
                          provider)

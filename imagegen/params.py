@@ -30,8 +30,8 @@ from .checks import check_real, check_text, check_whole, shown
 from .errors import InvalidRequest
 from .imageio import ImageData, load_image
 
-__all__ = ["OPERATIONS", "PROMPT_SYNTAXES", "GenerateParams", "Hires", "LoRA", "Operation", "PromptSyntax", "Size",
-           "build_params"]
+__all__ = ["OPERATIONS", "OUTPUT_FORMATS", "PROMPT_SYNTAXES", "Background", "GenerateParams", "Hires", "LoRA",
+           "Operation", "OutputFormat", "PromptSyntax", "Size", "build_params"]
 
 MAX_SEED = 2**64 - 1
 #: What a request asks for: the one list of operations, for params, capabilities and the CLI alike.
@@ -43,6 +43,20 @@ PROMPT_SYNTAXES: tuple[PromptSyntax, ...] = get_args(PromptSyntax)
 
 # ASCII digits only (``\d`` would take "١٠٢٤"), and no more of them than a size can have: "1" * 400 would
 # read as infinity, and inf:inf as a ratio of NaN.
+#: Encodings ``output_format`` takes, and backgrounds ``background`` names.
+OutputFormat = Literal["png", "jpeg", "webp"]
+Background = Literal["transparent", "opaque", "auto"]
+OUTPUT_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+_FORMAT_ALIASES = {"jpg": "jpeg", "image/jpeg": "jpeg", "image/png": "png", "image/webp": "webp"}
+
+
+def _format(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        return _FORMAT_ALIASES.get(lowered, lowered)
+    return value
+
+
 _PIXELS = re.compile(r"^ *([0-9]{1,6}) *[xX×*] *([0-9]{1,6}) *$")
 _RATIO = re.compile(r"^ *([0-9]{1,6}(?:\.[0-9]{1,6})?) *: *([0-9]{1,6}(?:\.[0-9]{1,6})?) *$")
 _SIZE_HELP = 'a size like "1024x768", an aspect ratio like "16:9", a (width, height) pair, or None'
@@ -293,6 +307,13 @@ class GenerateParams(BaseModel):
     tiling: bool = False
     quality: str | None = None
     style: str | None = None
+    #: The encoding of the returned images (``png``, ``jpeg``, ``webp``; ``jpg`` means ``jpeg``): the provider's
+    #: own where it offers one, else imagegen encodes; ``GeneratedImage.mime`` always tells the truth.
+    output_format: Annotated[OutputFormat | None, BeforeValidator(_format)] = None
+    #: Compression 0-100 for ``jpeg`` and ``webp`` output (100: least compressed).
+    output_compression: int | None = Field(None, ge=0, le=100)
+    #: A transparent, opaque or automatic background, where the model can make one (OpenAI's GPT Image).
+    background: Background | None = None
     operation: Operation | None = None
     size_policy: Literal["nearest", "exact", "strict"] = "nearest"
     unsupported: Literal["warn", "error"] = "warn"
@@ -342,6 +363,10 @@ class GenerateParams(BaseModel):
             raise ValueError("strength: strength applies to img2img and inpainting; pass image= too")
         if self.control is not None and self.control_image is None:
             raise ValueError("control: a control preprocessor needs control_image=")
+        if self.output_compression is not None and self.output_format not in ("jpeg", "webp"):
+            raise ValueError("output_compression: applies to jpeg or webp output; set output_format='jpeg' or 'webp'")
+        if self.background == "transparent" and self.output_format == "jpeg":
+            raise ValueError("background: a transparent background needs output_format 'png' or 'webp', not 'jpeg'")
         if self.refiner_switch is not None and self.refiner is None:
             raise ValueError("refiner_switch: the switch point applies to an SDXL refiner; pass refiner= too")
         if self.operation is not None:

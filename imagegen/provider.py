@@ -113,7 +113,7 @@ SPEC_VERSION = 1
 #: Parameters a provider may declare in ``Capabilities.supports``.
 SUPPORTABLE = frozenset({"seed", "negative_prompt", "steps", "guidance", "scheduler", "lora",
                          "quality", "style", "strength", "control_scale", "prompt_syntax", "clip_skip", "embeddings",
-                         "hires", "refiner", "vae", "tiling"})
+                         "hires", "refiner", "vae", "tiling", "output_format", "background"})
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,12 @@ class ProviderRequest:
     refiner_switch: float | None = None
     vae: str | None = None
     tiling: bool = False
+    #: The encoding asked for (``png``/``jpeg``/``webp``) and its compression: a provider that declares
+    #: ``"output_format"`` in ``supports`` encodes them itself; for any other, imagegen re-encodes what it returns.
+    output_format: str | None = None
+    output_compression: int | None = None
+    #: ``transparent``/``opaque``/``auto``, for a provider that declares ``"background"`` in ``supports``.
+    background: str | None = None
     quality: str | None = None
     style: str | None = None
     provider_options: Mapping[str, Any] = field(default_factory=dict)

@@ -90,7 +90,7 @@ class GeneratedImage(ImageData):
 
 
 _EXT_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
-_PIL_FORMAT = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+_EXTENSION = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
 def _mime_for_path(path: str) -> str | None:
@@ -98,14 +98,9 @@ def _mime_for_path(path: str) -> str | None:
 
 
 def _convert(image: ImageData, mime: str) -> bytes:
-    import io
+    from .imageio import encode
 
-    im = image.to_pil()
-    if mime == "image/jpeg" and im.mode not in ("RGB", "L"):
-        im = im.convert("RGB")
-    buf = io.BytesIO()
-    im.save(buf, format=_PIL_FORMAT[mime])
-    return buf.getvalue()
+    return encode(image.to_pil(), mime)
 
 
 @dataclass
@@ -195,8 +190,9 @@ class GenerationResult:
         return [im.seed for im in self.images]
 
     def save(self, directory: str | os.PathLike[str], prefix: str = "image") -> list[str]:
-        """Save every image as ``{prefix}-{i}.png`` under ``directory``; returns the paths."""
-        return [im.save(os.path.join(os.fspath(directory), f"{prefix}-{i}.png"))
+        """Save every image as ``{prefix}-{i}.png`` (``.jpg``, ``.webp``: the image's own format) under
+        ``directory``, with its metadata; returns the paths."""
+        return [im.save(os.path.join(os.fspath(directory), f"{prefix}-{i}{_EXTENSION.get(im.mime, '.png')}"))
                 for i, im in enumerate(self.images)]
 
     def to_dict(self) -> dict[str, Any]:

@@ -33,3 +33,19 @@ def test_a_batch_streams_previews_for_each_image(mini):
     seen = list(imagegen.Client(mini, retry=False).stream("a green square", seed=3, steps=4, n=2, partial_images=1))
     assert sorted(p.index for p in seen if isinstance(p, imagegen.PartialImage)) == [0, 1]
     assert len(seen[-1].images) == 2
+
+
+def test_output_format_webp_gives_a_webp_whose_metadata_reads_back(mini, tmp_path):
+    result = imagegen.Client(mini, retry=False).generate("a red circle", seed=2, steps=3, output_format="webp",
+                                                         output_compression=90)
+    image = result.images[0]
+    assert image.mime == "image/webp" and image.data[8:12] == b"WEBP"
+    (path,) = result.save(tmp_path)
+    meta = imagegen.read_metadata(path)
+    assert path.endswith(".webp") and meta.prompt == "a red circle" and meta.seed == 2
+
+
+def test_a_transparent_background_is_refused_locally_under_unsupported_error(mini):
+    with pytest.raises(imagegen.UnsupportedFeature) as info:
+        imagegen.Client(mini, retry=False).generate("x", background="transparent", unsupported="error")
+    assert info.value.field == "background"

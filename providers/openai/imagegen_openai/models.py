@@ -113,6 +113,8 @@ class ModelSpec:
     def capabilities(self) -> Capabilities:
         supports = frozenset(name for name, values in (("quality", self.qualities), ("style", self.styles))
                              if values is not None)
+        if "output_format" in self.options:  # the GPT Image models encode png/jpeg/webp and make backgrounds
+            supports |= {"output_format", "background"}
         common = {"default_size": (1024, 1024), "max_images_per_call": self.max_images_per_call,
                   "operations": self.operations, "supports": supports, "qualities": self.qualities,
                   "styles": self.styles, "max_input_images": self.max_input_images,

@@ -70,6 +70,8 @@ logger = logging.getLogger("imagegen.openai")
 #: The recommended active model (``models.RECOMMENDED``): what ``openai`` with no model means.
 DEFAULT_MODEL = RECOMMENDED
 _CONSTRUCTOR_ARGS = ("api_key", "base_url", "organization", "timeout", "prices", "like", "allow_retired")
+#: GenerateParams fields that are OpenAI options of the same name on the GPT Image models.
+_NEUTRAL = ("output_format", "output_compression", "background")
 #: Ids of image models in OpenAI's model list (``list_models`` keeps these only).
 _IMAGE_MODEL_PREFIXES = ("gpt-image-", "chatgpt-image-", "dall-e-")
 #: OpenAI's own API host: lifecycle (refusing shut-down models) applies to it only.
@@ -382,6 +384,14 @@ class OpenAIProvider:
                                               f"{', '.join(OPTION_NAMES)}", kind="unsupported",
                                               field="provider_options"))
         options = parse_options(known, base=self.options) if known else self.options
+        neutral = {name: getattr(req, name) for name in _NEUTRAL if getattr(req, name) is not None}
+        for name in sorted(set(neutral) & set(known)):
+            if neutral[name] != known[name]:  # one truth: imagegen encodes to the parameter's format anyway
+                warnings.append(GenerationWarning(
+                    f"provider_options: {name}={known[name]!r} gives way to the parameter {name}={neutral[name]!r}",
+                    kind="compatibility", field=f"provider_options.{name}"))
+        if neutral and self.spec.family == "gpt-image":  # the API's own fields; others get imagegen's re-encoding
+            options = parse_options(neutral, base=options, where="params")
         takes = set(self.spec.options)
         if req.operation != "txt2img":
             takes.discard("moderation")  # images.edit has no moderation setting
