@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 import imagegen
 import imagegen.testing
@@ -97,3 +99,86 @@ def test_an_answer_that_cannot_be_used_is_counted_at_its_estimate_and_says_so(ma
     assert all("most likely billed" in (r.message or "") for r in rows)
     assert client.budget.spent == pytest.approx(0.08) and api.count == 2
     assert [a.cost_usd for a in info.value.attempts] == [0.04, 0.04]
+
+
+# -- a property: whatever the input, nothing invalid reaches the server ------------------------------------
+
+_GOOD = None
+
+
+def _valid_png() -> bytes:
+    global _GOOD
+    if _GOOD is None:
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.new("RGB", (256, 256), (10, 20, 30)).save(buf, format="PNG")
+        _GOOD = buf.getvalue()
+    return _GOOD
+
+
+def _inputs() -> st.SearchStrategy[dict]:
+    good = st.just("GOOD")
+    sendable = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), min_size=1,
+                       max_size=40).filter(str.strip)
+    return st.fixed_dictionaries({
+        "model": st.sampled_from(["dall-e-2", "dall-e-3", "gpt-image-1", "gpt-image-2"]),
+        "prompt": st.one_of(sendable, sendable, st.sampled_from(["", " ", "a\x00b", "a\ud800b", b"bytes"]),
+                            st.integers(999, 1001).map(lambda k: "a" * k),
+                            st.integers(3999, 4001).map(lambda k: "b" * k)),
+    }, optional={
+        "size": st.one_of(st.sampled_from(["1024x1024", "1792x1024", "256x256", "1536x1024", "16:9", "1:1", "3:1",
+                                           "1280x720", "0x0", "1" * 400 + ":1", "١٠٢٤x١٠٢٤", "big"]),
+                          st.tuples(st.integers(-1, 2000), st.integers(-1, 2000))),
+        "n": st.one_of(st.integers(1, 3), st.sampled_from([0, 11, "2", True, 2.5])),
+        "quality": st.sampled_from(["standard", "hd", "low", "medium", "high", "auto", "ultra", ""]),
+        "style": st.sampled_from(["vivid", "natural", "painterly"]),
+        "image": st.one_of(good, st.sampled_from([b"\x89PNG\r\n\x1a\n", b"junk", "CUT"])),
+        "unsupported": st.sampled_from(["warn", "error"]),
+        "size_policy": st.sampled_from(["nearest", "strict"]),
+    })
+
+
+def _sent_is_valid(seen, model: str, caps) -> None:
+    fields = seen.fields
+    assert fields["model"] == model
+    w, h = (int(v) for v in str(fields["size"]).split("x"))
+    assert caps.allows(w, h), (w, h)
+    assert 1 <= int(fields.get("n", 1)) <= caps.max_images_per_call
+    if "prompt" in fields:
+        assert fields["prompt"].strip() and "\x00" not in fields["prompt"]
+        assert len(fields["prompt"]) <= caps.max_prompt_chars
+    if "quality" in fields:
+        assert caps.qualities is not None and fields["quality"] in caps.qualities
+    for upload in seen.files.values():
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(upload.data)) as im:
+            im.load()  # every uploaded file is a whole image
+
+
+@settings(max_examples=250, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=_inputs())
+def test_whatever_the_input_the_server_only_ever_sees_valid_requests(make, api, case):
+    case = dict(case)
+    model, prompt = case.pop("model"), case.pop("prompt")
+    if "image" in case:
+        case["image"] = {"GOOD": _valid_png(), "CUT": _valid_png()[:60]}.get(case["image"], case["image"])
+    provider = make(model)
+    before = api.count
+    try:
+        imagegen.Client(provider, retry=False).generate(prompt, **case)
+    except (imagegen.InvalidRequest, imagegen.UnsupportedFeature) as exc:
+        event(f"refused: {type(exc).__name__}")
+        assert api.count == before, "a refused request reached the server"
+        assert exc.field, str(exc)
+        return
+    event("sent")
+    assert api.count > before
+    for seen in api.requests[before:]:
+        _sent_is_valid(seen, model, provider.capabilities())
