@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import IO, Any, TypeVar
 
+from ._process import alive
 from .checks import check_timeout
 from .errors import BudgetExceeded, ImageGenError, InvalidRequest
 
@@ -345,7 +346,7 @@ class Ledger:
         rows = conn.execute("SELECT id, ts, request_id, provider, model, amount, pid, user, charge FROM reservations "
                             "WHERE host = ?", (self._host,)).fetchall()
         for rid, ts, request_id, provider, model, amount, pid, user, charge in rows:
-            if _alive(pid):
+            if alive(pid):
                 continue
             conn.execute("DELETE FROM reservations WHERE id = ?", (rid,))
             if not charge:
@@ -479,17 +480,3 @@ def _where(since: Any, until: Any) -> tuple[list[str], list[Any]]:
         where.append("ts < ?")
         args.append(hi)
     return where, args
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    return True
