@@ -56,6 +56,11 @@ def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provid
         raise InvalidRequest(f"prompt: {provider} takes prompts of at most {limit} characters; this one has "
                              f"{len(prompt)}", field="prompt", provider=provider)
 
+    if params.extra_images and 1 + len(params.extra_images) > caps.max_input_images:
+        raise UnsupportedFeature(
+            f"image: {provider} takes at most {caps.max_input_images} input image"
+            f"{'s' if caps.max_input_images != 1 else ''} per edit; got {1 + len(params.extra_images)}",
+            field="image", provider=provider)
     source = params.control_image if operation == "controlnet" else params.image
     if params.size is None and source is not None and caps.sizes is None:
         # an edit keeps its input's shape: the input's aspect at the provider's default area, not a square crop
@@ -80,7 +85,8 @@ def normalize(prompt: str, params: GenerateParams, caps: Capabilities, *, provid
         requests.append(ProviderRequest(
             prompt=prompt, operation=operation, width=size[0], height=size[1], n=count,
             seeds=tuple(seeds[start:start + count]), index=start,
-            image=params.image, mask=params.mask, control_image=params.control_image,
+            image=params.image, extra_images=params.extra_images, mask=params.mask,
+            control_image=params.control_image,
             control=params.control, control_model=params.control_model,
             provider_options=params.provider_options, request_id=request_id, **kept,
         ))

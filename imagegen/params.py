@@ -263,6 +263,14 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _images(value: Any) -> tuple[ImageData, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    return tuple(load_image(v, f"extra_images[{i}]") for i, v in enumerate(value))
+
+
 def _image(field: str) -> Any:
     def convert(value: Any) -> ImageData | None:
         return None if value is None else load_image(value, field)
@@ -289,6 +297,10 @@ class GenerateParams(BaseModel):
     negative_prompt: str | None = None
     scheduler: str | None = None
     image: Annotated[ImageField, _image("image")] = None
+    #: More input images for an edit (``image=[a, b, c]`` puts ``b`` and ``c`` here): references the model
+    #: combines, up to its ``Capabilities.max_input_images`` in all; a mask applies to the first image.
+    extra_images: Annotated[tuple[ImageData, ...], BeforeValidator(_images), PlainSerializer(
+        lambda images: [f"<{im.mime} {im.width}x{im.height}>" for im in images])] = ()
     mask: Annotated[ImageField, _image("mask")] = None
     strength: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
     control_image: Annotated[ImageField, _image("control_image")] = None
@@ -327,6 +339,17 @@ class GenerateParams(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _image_list(cls, data: Any) -> Any:
+        """``image=[a, b, c]``: ``a`` is the image (the one a mask applies to), ``b`` and ``c`` extra_images."""
+        if isinstance(data, Mapping) and isinstance(data.get("image"), (list, tuple)):
+            given = list(data["image"])
+            if not given:
+                raise InvalidRequest("image: an empty list; give one image, or a list of them", field="image")
+            data = {**data, "image": given[0], "extra_images": [*given[1:], *(data.get("extra_images") or ())]}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _strict_types(cls, data: Any) -> Any:
         """Numbers are numbers and text is text: ``n="3"``, ``seed=" 7 "``, ``guidance=True``, ``n=Decimal(3)``
         or a ``bytes`` negative prompt are errors, not coerced. Which check a field gets follows from its type."""
@@ -359,6 +382,8 @@ class GenerateParams(BaseModel):
         if self.mask is not None and self.image is not None and self.mask.size != self.image.size:
             raise ValueError(f"mask: mask is {self.mask.width}x{self.mask.height} but image is "
                              f"{self.image.width}x{self.image.height}; they must be the same size")
+        if self.extra_images and self.image is None:
+            raise ValueError("extra_images: extra input images need an image to edit; pass image=[...]")
         if self.strength is not None and self.image is None:
             raise ValueError("strength: strength applies to img2img and inpainting; pass image= too")
         if self.control is not None and self.control_image is None:

@@ -256,6 +256,8 @@ class ProviderRequest:
     negative_prompt: str | None = None
     scheduler: str | None = None
     image: ImageData | None = None
+    #: More input images (``image=[a, b, ...]``), no more than ``Capabilities.max_input_images`` - 1.
+    extra_images: tuple[ImageData, ...] = ()
     mask: ImageData | None = None
     strength: float | None = None
     control_image: ImageData | None = None

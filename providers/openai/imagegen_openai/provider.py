@@ -79,6 +79,10 @@ _VENDOR_HOST = "api.openai.com"
 _USERINFO = re.compile(r"//[^/@\s]+@")
 
 
+#: An edit's files: the image, the mask, and the extra input images.
+_Uploads = tuple[Upload | None, Upload | None, tuple[Upload, ...]]
+
+
 @dataclass
 class _Outcome:
     """What one API call gave back."""
@@ -424,22 +428,23 @@ class OpenAIProvider:
         return options.model_copy(update=dict.fromkeys(dropped)) if dropped else options
 
     async def _uploads(self, req: ProviderRequest,
-                       warnings: list[GenerationWarning]) -> tuple[Upload | None, Upload | None]:
+                       warnings: list[GenerationWarning]) -> _Uploads:
         if req.operation == "txt2img" or req.image is None:
-            return None, None
+            return None, None, ()
         image, mask = req.image, req.mask
 
-        def prepare() -> tuple[Upload, Upload | None]:  # Pillow work: off the event loop
+        def prepare() -> _Uploads:  # Pillow work: off the event loop
             if self.spec.family == "dall-e-2":
                 upload = dall_e_2_image(image, req.width, rgba=req.operation == "inpaint", warnings=warnings)
             else:
                 upload = gpt_image(image, warnings)
-            return upload, (openai_mask(mask, upload, warnings) if mask is not None else None)
+            extra = tuple(gpt_image(more, warnings) for more in req.extra_images)  # normalize kept them in limits
+            return upload, (openai_mask(mask, upload, warnings) if mask is not None else None), extra
 
         return await asyncio.to_thread(prepare)
 
     def _kwargs(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                uploads: tuple[Upload | None, Upload | None], *,
+                uploads: _Uploads, *,
                 raw: bool = True) -> tuple[Callable[..., Awaitable[Any]], dict[str, Any]]:
         """The SDK method and the exact arguments of one call (``raw``: through ``with_raw_response``)."""
         kwargs: dict[str, Any] = {"model": self.model, "n": req.n, "size": f"{req.width}x{req.height}"}
@@ -455,9 +460,9 @@ class OpenAIProvider:
             value = getattr(options, name)
             if value is not None:
                 kwargs[name] = value
-        image, mask = uploads
-        if image is not None:
-            kwargs["image"] = image.as_file()
+        image, mask, extra = uploads
+        if image is not None:  # several input images go as a list (``image[]``): the mask applies to the first
+            kwargs["image"] = [image.as_file(), *(u.as_file() for u in extra)] if extra else image.as_file()
         if mask is not None:
             kwargs["mask"] = mask.as_file()
         images: Any = sdk.images.with_raw_response if raw else sdk.images
@@ -468,7 +473,7 @@ class OpenAIProvider:
         return images.edit, kwargs
 
     async def _one(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                   uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
+                   uploads: _Uploads) -> _Outcome:
         if req.cancel is not None and req.cancel.is_set():
             raise TransientError("cancelled before the call was sent", provider=self.label)
         method, kwargs = self._kwargs(sdk, req, options, uploads)
@@ -494,7 +499,7 @@ class OpenAIProvider:
             raise mapped from exc
 
     async def _streamed(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                        uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
+                        uploads: _Uploads) -> _Outcome:
         """``req`` streamed (``stream=True``, ``partial_images``): previews go to ``req.partial`` as they come, the
         final images and their usage make the outcome. One image per call, so each image's previews are told
         apart (the prompt's tokens are then paid per image)."""
@@ -507,7 +512,7 @@ class OpenAIProvider:
                         quality=next((o.quality for o in outcomes if o.quality), None))
 
     async def _stream_one(self, sdk: AsyncOpenAI, req: ProviderRequest, options: OpenAIOptions,
-                          uploads: tuple[Upload | None, Upload | None]) -> _Outcome:
+                          uploads: _Uploads) -> _Outcome:
         if req.cancel is not None and req.cancel.is_set():
             raise TransientError("cancelled before the call was sent", provider=self.label)
         method, kwargs = self._kwargs(sdk, req, options, uploads, raw=False)

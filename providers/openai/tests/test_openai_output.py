@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
 import imagegen
@@ -63,3 +64,17 @@ def test_dall_e_gets_a_re_encoded_jpeg_and_a_warning_for_a_transparent_backgroun
     transparent = imagegen.Client(make("dall-e-3"), retry=False).generate("a fox", background="transparent")
     assert "background" not in api.requests[1].json
     assert [w for w in transparent.warnings if w.kind == "unsupported" and w.field == "background"]
+
+
+def test_several_input_images_are_sent_as_image_list_up_to_the_models_limit(make, api, kit):
+    pictures = [kit.png(64, 64, shade=s) for s in (10, 20, 30)]
+    result = imagegen.Client(make("gpt-image-2"), retry=False).generate("combine them", image=pictures)
+    body = api.requests[0].body  # the recorder keeps one file per field name: count the parts in the body
+    assert api.requests[0].path.endswith("/images/edits") and len(result.images) == 1
+    assert body.count(b'name="image[]"') == 3 and all(picture in body for picture in pictures)
+
+
+def test_more_input_images_than_the_model_takes_are_refused_before_sending(make, api, kit):
+    with pytest.raises(imagegen.UnsupportedFeature) as info:
+        imagegen.Client(make("gpt-image-2"), retry=False).generate("x", image=[kit.png(8, 8)] * 17)
+    assert info.value.field == "image" and "at most 16" in str(info.value) and api.requests == []
