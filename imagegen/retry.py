@@ -39,17 +39,17 @@ class RetryPolicy:
     """How often and how patiently one provider call is retried.
 
     ``attempts`` counts every try, the first included (1 = no retries). ``total_timeout`` bounds
-    the tries and waits of one call together, a hung try included (None, the default: no bound; a
-    cloud call cut off mid-way may still be billed, and a local model on a CPU can take minutes, so
-    choose it knowingly). A ``Retry-After`` longer than ``max_retry_after`` ends the retries at once,
-    so a fallback provider can take over.
+    the tries and waits of one call together, a hung try included (default 600 s, the bound the openai
+    SDK puts on one request: long enough for a slow high-quality cloud image or a local model on a CPU,
+    since a cloud call cut off mid-way may still be billed; None: no bound). A ``Retry-After`` longer than
+    ``max_retry_after`` ends the retries at once, so a fallback provider can take over.
     """
 
     attempts: int = 3
     initial: float = 0.5
     multiplier: float = 2.0
     max_wait: float = 20.0
-    total_timeout: float | None = None
+    total_timeout: float | None = 600.0
     max_retry_after: float = 60.0
     sleep: Sleep = field(default=asyncio.sleep, repr=False, compare=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
