@@ -55,7 +55,10 @@ def map_error(exc: BaseException, *, label: str, secrets: Iterable[str | None] =
     if module.startswith("google.auth"):
         return _auth_error(exc, label, secrets)
     if isinstance(exc, json.JSONDecodeError) or (module.startswith("pydantic") and name == "ValidationError"):
-        return TransientError(f"Google sent a truncated or undecodable response ({name})", provider=label)
+        # the SDK raises APIError for any non-2xx answer, so a body it cannot parse came with a 2xx: the call
+        # most likely ran and was billed (status 200 tells imagegen to count it at its estimate)
+        return TransientError(f"Google sent a truncated or undecodable response ({name})", provider=label,
+                              status=200)
     return None
 
 

@@ -467,8 +467,8 @@ class GoogleProvider:
         try:
             mime, width, height = sniff(data)
         except ValueError as exc:
-            raise TransientError(f"Google returned an image that cannot be decoded: {exc}",
-                                 provider=f"google:{self.model}") from exc
+            raise TransientError(f"Google returned an image that cannot be decoded: {exc}",  # in a 2xx answer:
+                                 provider=f"google:{self.model}", status=200) from exc  # most likely billed
         return GeneratedImage(data=data, mime=mime, width=width, height=height, seed=seed,
                               revised_prompt=revised_prompt)
 
