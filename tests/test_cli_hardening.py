@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from imagegen import Capabilities
-from imagegen.cli import EXIT_BAD_INPUT, EXIT_INTERNAL, main
+from imagegen.cli import EXIT_BAD_INPUT, EXIT_BUDGET, EXIT_INTERNAL, main
 from imagegen.metadata import with_png_text
 from imagegen.testing import FakeProvider, registered_provider
 
@@ -234,3 +234,16 @@ def test_imagegen_debug_shows_the_traceback_of_an_unexpected_error(tmp_path):
     proc = subprocess.run([sys.executable, "-c", BROKEN, "generate", "x", "-p", "broken", "-o", str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode != 0 and "Traceback" in proc.stderr and "ZeroDivisionError" in proc.stderr
+
+
+def test_the_cli_refuses_an_unbounded_cloud_call_under_budget_before_anything_is_sent(run, monkeypatch, tmp_path):
+    pytest.importorskip("imagegen_openai")
+    from imagegen.testing import ScriptedServer
+
+    with ScriptedServer(base_path="/v1") as api:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli-0123456789abcdef")
+        monkeypatch.setenv("OPENAI_BASE_URL", api.url)
+        code, err = run("generate", "a fox", "-p", "openai:gpt-image-2", "--size", "1280x720", "--budget", "0.50",
+                        "-n", "20", "--ledger", tmp_path / "l.sqlite", "-o", tmp_path / "out")
+        assert code == EXIT_BUDGET and api.count == 0  # no table price at 1280x720: the cost cannot be bounded
+    assert one_line(err).startswith("budget:") and "unknown_cost" in err

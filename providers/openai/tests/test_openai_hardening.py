@@ -183,13 +183,3 @@ def test_whatever_the_input_the_server_only_ever_sees_valid_requests(make, api, 
     for seen in api.requests[before:]:
         _sent_is_valid(seen, model, provider.capabilities())
 
-
-def test_the_cli_refuses_an_unbounded_call_under_budget_before_anything_is_sent(api, monkeypatch, capsys, tmp_path):
-    from imagegen.cli import EXIT_BUDGET, main
-
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-cli-0123456789abcdef")
-    monkeypatch.setenv("OPENAI_BASE_URL", api.url)
-    code = main(["generate", "a fox", "-p", "openai:gpt-image-2", "--size", "1280x720", "--budget", "0.50", "-n", "20",
-                 "--ledger", str(tmp_path / "l.sqlite"), "-o", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == EXIT_BUDGET and api.count == 0 and err.startswith("budget:") and len(err.strip().splitlines()) == 1
