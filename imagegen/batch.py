@@ -178,7 +178,7 @@ def run(items: ItemFile | Iterable[Item | Mapping[str, Any] | str], *, out_dir: 
         provider: ProviderSpec | Sequence[ProviderSpec] | None = None, budget_usd: float | None = None,
         ledger: str | os.PathLike[str] | None = None, max_concurrency: PerProvider = None, rpm: PerProvider = None,
         concurrency: int | None = None, retry: RetryPolicy | int | bool | None = None, timeout: float | None = None,
-        unknown_cost: UnknownCostPolicy = "warn", partial: Partial = "return", skip_existing: bool = True,
+        unknown_cost: UnknownCostPolicy = "refuse", partial: Partial = "return", skip_existing: bool = True,
         on_done: OnDone | None = None, ray: bool | str = False, workers: int | None = None,
         gpus_per_worker: float | None = None, cpus_per_worker: float = 1.0,
         source: str | None = None, where: Sequence[str] | None = None) -> list[Outcome]:

@@ -80,7 +80,7 @@ class Settings:
 
     budget_usd: float | None = None
     ledger: str | None = None
-    unknown_cost: UnknownCostPolicy = "warn"
+    unknown_cost: UnknownCostPolicy = "refuse"
     max_concurrency: Setting = None
     rpm: Setting = None
     retry: RetryPolicy = dataclasses.field(default_factory=RetryPolicy)
