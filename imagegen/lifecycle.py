@@ -18,13 +18,14 @@ applied before anything is sent (``check_lifecycle``):
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from .errors import InvalidRequest, ProviderUnavailable
 from .result import GenerationWarning
 
-__all__ = ["STATUSES", "Lifecycle", "Status", "check_lifecycle", "parse_date", "today"]
+__all__ = ["STATUSES", "Lifecycle", "Status", "check_lifecycle", "in_service", "parse_date", "today"]
 
 #: ``active``: in service, no shutdown announced; ``deprecated``: a shutdown date is announced;
 #: ``retired``: shut down (the vendor no longer serves it).
@@ -108,6 +109,19 @@ def check_lifecycle(provider: str, model: str, lifecycle: Lifecycle, *, vendor: 
             f"model: {label} is deprecated: {vendor} shuts it down on {lifecycle.shutdown.isoformat()} "
             f"({left} day{'s' if left != 1 else ''} left){use}", kind="lifecycle", field="model")
     return None
+
+
+def in_service(model: str | None, lifecycles: Mapping[str, Lifecycle], recommended: str,
+               day: _dt.date | None = None) -> str | None:
+    """``model``, or, when it is itself shut down, what replaces it (the chain followed), else ``recommended``:
+    so a refusal never points at another shut-down model. ``lifecycles`` maps a provider's model ids to theirs."""
+    seen: set[str] = set()
+    while model is not None and model in lifecycles and lifecycles[model].status_on(day) == "retired":
+        if model in seen:
+            return recommended
+        seen.add(model)
+        model = lifecycles[model].replacement
+    return model
 
 
 def _on(day: _dt.date | None) -> str:

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .hashing import embedding_hash, file_sha256, lora_hash, lora_sha256, model_hash, model_sha256
 from .imageio import ImageData, encode_png, sniff
-from .lifecycle import Lifecycle, Status, check_lifecycle
+from .lifecycle import Lifecycle, Status, check_lifecycle, in_service
 from .params import OPERATIONS, PROMPT_SYNTAXES, Hires, LoRA, Operation, PromptSyntax
 from .result import Cost, CostItem, CostSource, GeneratedImage, GenerationWarning, WarningKind
 from .retry import retry_after_seconds
@@ -93,6 +93,7 @@ __all__ = [
     "file_sha256",
     "gather_calls",
     "guard_logs",
+    "in_service",
     "lora_hash",
     "lora_sha256",
     "model_hash",

@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from imagegen import InvalidRequest, ProviderUnavailable
-from imagegen.lifecycle import Lifecycle, check_lifecycle, parse_date
+from imagegen.lifecycle import Lifecycle, check_lifecycle, in_service, parse_date
 
 DAY = dt.date(2026, 12, 2)
 SOON = Lifecycle("deprecated", dt.date(2026, 12, 3), "model-b")
@@ -63,3 +63,15 @@ def test_parse_date_names_the_field_of_a_bad_date():
     with pytest.raises(InvalidRequest) as info:
         parse_date("12/05/2026", field="shutdown_date")
     assert info.value.field == "shutdown_date"
+
+
+def test_a_refusal_points_past_a_replacement_that_is_itself_shut_down():
+    chain = {"old": GONE, "model-b": Lifecycle("retired", dt.date(2026, 6, 1), "model-c"), "model-c": Lifecycle()}
+    assert in_service("model-b", chain, "best", DAY) == "model-c"
+    assert in_service("model-c", chain, "best", DAY) == "model-c"
+    assert in_service("unknown", chain, "best", DAY) == "unknown"
+
+
+def test_a_replacement_loop_ends_at_the_recommendation():
+    loop = {"a": Lifecycle("retired", dt.date(2026, 1, 1), "b"), "b": Lifecycle("retired", dt.date(2026, 1, 1), "a")}
+    assert in_service("a", loop, "best", DAY) == "best"

@@ -37,6 +37,7 @@ from imagegen.provider import (
     check_timeout,
     gather_calls,
     guard_logs,
+    in_service,
     scrub,
     scrub_error,
     sniff,
@@ -159,7 +160,9 @@ class GoogleProvider:
         ``ProviderUnavailable`` before anything is sent, on Google's own endpoints."""
         return check_lifecycle(self.name, model_id(self.model), self.spec.lifecycle, vendor="Google",
                                vendor_endpoint=self.vendor_endpoint, allow_retired=self.allow_retired,
-                               replacement=_current(self.spec.lifecycle.replacement))
+                               replacement=in_service(self.spec.lifecycle.replacement,
+                                                       {m: spec.lifecycle for m, spec in MODELS.items()},
+                                                       RECOMMENDED))
 
     # -- what this model can do ----------------------------------------------------------------
 
@@ -493,14 +496,3 @@ class GoogleProvider:
                                 usage={"backend": self.backend, "aspect_ratio": ratio, "image_size": tier})
 
 
-def _current(model: str | None) -> str | None:
-    """``model``, or, when it is itself shut down, what replaces it (the chain followed), else the recommendation."""
-    from .models import MODELS
-
-    seen: set[str] = set()
-    while model is not None and model in MODELS and MODELS[model].lifecycle.status_on() == "retired":
-        if model in seen:
-            return RECOMMENDED
-        seen.add(model)
-        model = MODELS[model].lifecycle.replacement
-    return model

@@ -49,6 +49,7 @@ from imagegen.provider import (
     check_timeout,
     gather_calls,
     guard_logs,
+    in_service,
     scrub,
     scrub_error,
 )
@@ -169,7 +170,9 @@ class OpenAIProvider:
         one raises ``ProviderUnavailable`` before anything is sent, on OpenAI's own endpoint."""
         return check_lifecycle(self.name, self.model, self.spec.lifecycle, vendor="OpenAI",
                                vendor_endpoint=self.vendor_endpoint, allow_retired=self.allow_retired,
-                               replacement=_current(self.spec.lifecycle.replacement))
+                               replacement=in_service(self.spec.lifecycle.replacement,
+                                                       {m: spec.lifecycle for m, spec in MODELS.items()},
+                                                       RECOMMENDED))
 
     def __repr__(self) -> str:
         parts = [repr(self.model)]
@@ -674,17 +677,6 @@ def _cost_warning(text: str) -> GenerationWarning:
 def _known_models() -> list[str]:
     """The models to suggest: those in service today."""
     return [name for name, spec in MODELS.items() if spec.lifecycle.status_on() != "retired"]
-
-
-def _current(model: str | None) -> str | None:
-    """``model``, or, when it is itself shut down, what replaces it (the chain followed), else the recommendation."""
-    seen: set[str] = set()
-    while model is not None and model in MODELS and MODELS[model].lifecycle.status_on() == "retired":
-        if model in seen:
-            return RECOMMENDED
-        seen.add(model)
-        model = MODELS[model].lifecycle.replacement
-    return model
 
 
 def _plain(value: Any) -> Any:
