@@ -328,8 +328,29 @@ def _answer(request: Request, svc: Service, result: GenerationResult, req: Gener
         body["quality"] = req.quality
     if req.background in ("transparent", "opaque"):
         body["background"] = req.background
+    usage = _usage(result)
+    if usage is not None:
+        body["usage"] = usage
     body["imagegen"] = _extension(result, chain, warnings)
     return JSONResponse(body, headers=_headers(result))
+
+
+def _usage(result: GenerationResult) -> dict[str, Any] | None:
+    """OpenAI's ``usage`` object, from the token counts a provider reported (``usage["tokens"]``, summed over
+    calls: text/image input and output, as imagegen-openai reports them); None when no provider counted tokens,
+    rather than zeros a client would bill by. Shape: openai SDK ``types/images_response.py`` ``Usage``."""
+    tokens = result.usage.get("tokens")
+    if not isinstance(tokens, dict):
+        return None
+    try:
+        text_in, image_in = int(tokens.get("text_input", 0)), int(tokens.get("image_input", 0))
+        text_out, image_out = int(tokens.get("text_output", 0)), int(tokens.get("image_output", 0))
+    except (TypeError, ValueError):
+        return None
+    return {"input_tokens": text_in + image_in, "output_tokens": text_out + image_out,
+            "total_tokens": text_in + image_in + text_out + image_out,
+            "input_tokens_details": {"text_tokens": text_in, "image_tokens": image_in},
+            "output_tokens_details": {"text_tokens": text_out, "image_tokens": image_out}}
 
 
 def _extension(result: GenerationResult, chain: Chain, warnings: list[str]) -> dict[str, Any]:
@@ -372,7 +393,8 @@ async def _stream(request: Request, svc: Service, req: GenerationRequest, chain:
                     "type": f"{kind}.completed", "b64_json": base64.b64encode(encoded).decode("ascii"),
                     "created_at": int(time.time()), "size": f"{image.width}x{image.height}",
                     "quality": req.quality or "auto", "background": req.background or "auto",
-                    "output_format": mime.split("/")[1], "imagegen": _extension(result, chain, warnings)})
+                    "output_format": mime.split("/")[1], **_usage_entry(result),
+                    "imagegen": _extension(result, chain, warnings)})
         finally:
             if not task.done():  # the client went away: a local provider stops at its next step
                 task.cancel()
@@ -381,6 +403,11 @@ async def _stream(request: Request, svc: Service, req: GenerationRequest, chain:
             await admission.__aexit__(None, None, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _usage_entry(result: GenerationResult) -> dict[str, Any]:
+    usage = _usage(result)
+    return {"usage": usage} if usage is not None else {}
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 
 import httpx
@@ -194,3 +195,34 @@ def test_a_body_over_the_limit_is_the_sdks_413_status_error(live):
     with pytest.raises(openai.APIStatusError) as info:
         sdk(server.url).images.generate(prompt="x" * 4000, size="64x64")
     assert info.value.status_code == 413 and info.value.body["code"] == "request_too_large"
+
+
+class _CountingTokens(FakeProvider):
+    """A provider that reports token usage the way imagegen-openai does (``usage["tokens"]``)."""
+
+    async def generate(self, req):
+        response = await super().generate(req)
+        response.usage = {"tokens": {"text_input": 7, "image_input": 0, "image_output": 272 * req.n,
+                                     "text_output": 0}}
+        return response
+
+
+def test_the_answer_carries_openai_usage_summed_over_calls(live):
+    one_per_call = dataclasses.replace(SMALL, max_images_per_call=1)
+    server = live(providers=[_CountingTokens(capabilities=one_per_call)])
+    out = sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", n=2, size="64x64")
+    assert out.usage is not None
+    assert (out.usage.input_tokens, out.usage.output_tokens, out.usage.total_tokens) == (14, 544, 558)
+    assert out.usage.input_tokens_details.text_tokens == 14 and out.usage.input_tokens_details.image_tokens == 0
+
+
+def test_no_usage_is_sent_when_no_provider_counted_tokens(live):
+    server = live(providers=[FakeProvider(capabilities=SMALL)])
+    out = sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", size="64x64")
+    assert out.usage is None
+
+
+def test_a_streamed_completed_event_carries_usage(live):
+    server = live(providers=[_CountingTokens(capabilities=SMALL)])
+    events = list(sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", size="64x64", stream=True))
+    assert events[-1].usage.total_tokens == 7 + 272
