@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import ImageGenError, InvalidRequest
 from ..params import GenerateParams, build_params
-from ..result import GenerationResult
+from ..provider import PartialImage
+from ..result import GeneratedImage, GenerationResult
 from .errors import http_error, openai_body
 from .images import encode_image, image_from_bytes
 from .service import Chain, Job, Service, cost_header, per_image_cost, run_until_disconnected
@@ -373,11 +374,32 @@ async def _stream(request: Request, svc: Service, req: GenerationRequest, chain:
     kind = "image_edit" if "image" in params.model_fields_set else "image_generation"
 
     async def events() -> AsyncIterator[bytes]:
-        task = asyncio.ensure_future(svc.generate(job, req.prompt, params, chain))
+        previews: asyncio.Queue[PartialImage] = asyncio.Queue()
+
+        async def produce() -> GenerationResult:
+            # read to the end (and close) in this task: the service's stream holds a context variable
+            result: GenerationResult | None = None
+            async with contextlib.aclosing(svc.stream(job, req.prompt, params, chain, req.partial_images or 0)) \
+                    as stream:
+                async for event in stream:
+                    if isinstance(event, PartialImage):
+                        previews.put_nowait(event)
+                    elif isinstance(event, GenerationResult):
+                        result = event
+            if result is None:  # Client.astream always ends with one
+                raise ImageGenError("the stream ended without a result")
+            return result
+
+        task = asyncio.ensure_future(produce())
         try:
-            while not task.done():
-                await asyncio.wait({task}, timeout=10.0)
-                if not task.done():
+            while not task.done() or not previews.empty():
+                getter = asyncio.ensure_future(previews.get())
+                done, _ = await asyncio.wait({task, getter}, timeout=10.0, return_when=asyncio.FIRST_COMPLETED)
+                if getter in done:
+                    yield _sse(f"{kind}.partial_image", _partial_event(kind, getter.result(), req))
+                    continue
+                getter.cancel()
+                if not done:
                     yield b": generating\n\n"  # keeps proxies from closing an idle stream
             try:
                 result = task.result()
@@ -403,6 +425,20 @@ async def _stream(request: Request, svc: Service, req: GenerationRequest, chain:
             await admission.__aexit__(None, None, None)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def _partial_event(kind: str, preview: PartialImage, req: GenerationRequest) -> dict[str, Any]:
+    """OpenAI's ``image_generation.partial_image`` event (openai SDK ``types/image_gen_partial_image_event.py``),
+    with the image index imagegen adds so a client asking for ``n`` > 1 can tell previews apart."""
+    encoded, mime = encode_image(GeneratedImage(data=preview.image.data, mime=preview.image.mime,
+                                                width=preview.image.width, height=preview.image.height),
+                                 req.output_format, req.output_compression)
+    return {"type": f"{kind}.partial_image", "b64_json": base64.b64encode(encoded).decode("ascii"),
+            "created_at": int(time.time()), "size": f"{preview.image.width}x{preview.image.height}",
+            "quality": req.quality or "auto", "background": req.background or "auto",
+            "output_format": mime.split("/")[1], "partial_image_index": preview.partial_index,
+            "imagegen": {"image_index": preview.index, "step": preview.step, "total": preview.total,
+                         "provider": preview.provider}}
 
 
 def _usage_entry(result: GenerationResult) -> dict[str, Any]:

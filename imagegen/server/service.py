@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 from ..client import Client
@@ -347,11 +347,31 @@ class Service:
             raise
         finally:
             CURRENT_JOB.reset(token)
+        self._count(result)
+        return result
+
+    async def stream(self, job: Job, prompt: str, params: GenerateParams, chain: Chain,
+                     partial_images: int) -> AsyncGenerator[Any, None]:
+        """``generate`` as the client's stream (``Client.astream``): progress events, up to ``partial_images``
+        previews per image from providers that make them, then the ``GenerationResult``."""
+        token = CURRENT_JOB.set(job)
+        try:
+            async for event in self.client.astream(prompt, params, provider=list(chain.providers), user=job.user,
+                                                   partial_images=partial_images):
+                if isinstance(event, GenerationResult):
+                    self._count(event)
+                yield event
+        except ImageGenError:
+            self.counters["errors"] += 1
+            raise
+        finally:
+            CURRENT_JOB.reset(token)
+
+    def _count(self, result: GenerationResult) -> None:
         self.counters["requests"] += 1
         self.counters["images"] += len(result.images)
         label = f"{result.provider}:{result.model}"
         self.spend[label] = self.spend.get(label, 0.0) + (result.cost.usd or 0.0)
-        return result
 
     def keep(self, image: GeneratedImage, data: bytes, mime: str, result: GenerationResult, *,
              cost_usd: float | None) -> StoredImage | None:

@@ -226,3 +226,36 @@ def test_a_streamed_completed_event_carries_usage(live):
     server = live(providers=[_CountingTokens(capabilities=SMALL)])
     events = list(sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", size="64x64", stream=True))
     assert events[-1].usage.total_tokens == 7 + 272
+
+
+class _Previewing(FakeProvider):
+    """A provider that makes previews (``Capabilities.partial_images``): a grey square per preview, then the image."""
+
+    async def generate(self, req):
+        from imagegen.provider import ImageData, PartialImage, encode_png
+
+        if req.partial is not None:
+            for k in range(req.partial_images):
+                grey = Image.new("RGB", (req.width, req.height), (40 * (k + 1),) * 3)
+                req.partial(PartialImage(image=ImageData(data=encode_png(grey), mime="image/png", width=req.width,
+                                                         height=req.height), index=req.index, partial_index=k,
+                                         step=k + 1, total=req.partial_images + 1))
+        return await super().generate(req)
+
+
+def test_streaming_sends_the_providers_partial_images_before_the_completed_one(live):
+    previewing = dataclasses.replace(SMALL, partial_images=3)
+    server = live(providers=[_Previewing(capabilities=previewing)])
+    events = list(sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", size="64x64", stream=True,
+                                                  partial_images=2, extra_body={"seed": 4}))
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + ["image_generation.completed"]
+    assert [e.partial_image_index for e in events[:2]] == [0, 1]
+    assert [pixels(e.b64_json)[1] for e in events[:2]] == [(40, 40, 40), (80, 80, 80)]
+    assert pixels(events[-1].b64_json)[1] == fake_color("a fox", 4)
+
+
+def test_streaming_without_partial_images_sends_no_previews(live):
+    previewing = dataclasses.replace(SMALL, partial_images=3)
+    server = live(providers=[_Previewing(capabilities=previewing)])
+    events = list(sdk(server.url).images.generate(model="fake:fake-1", prompt="a fox", size="64x64", stream=True))
+    assert [e.type for e in events] == ["image_generation.completed"]

@@ -48,6 +48,22 @@ def test_webuiapi_gets_an_image_and_info_with_seed_3(served):
     assert any(w.startswith("size:") for w in result.info["warnings"])  # webuiapi's 512x512, made at 32x32
 
 
+def test_the_openai_sdks_stream_gets_the_local_models_previews_then_the_same_image_as_generate():
+    with LiveServer(providers=["diffusers:imagegen-mini"]) as server:  # its own: the ledger test counts rows
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        events = list(client.images.generate(model="diffusers:imagegen-mini", prompt=CAPTION, stream=True,
+                                             partial_images=2, extra_body={"seed": 2}))
+        once = client.images.generate(model="diffusers:imagegen-mini", prompt=CAPTION, extra_body={"seed": 2})
+    kinds = [e.type for e in events]
+    assert kinds[-1] == "image_generation.completed"
+    assert 1 <= kinds.count("image_generation.partial_image") <= 2
+
+    def pixels(b64):
+        return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB").tobytes()
+
+    assert pixels(events[-1].b64_json) == pixels(once.data[0].b64_json)
+
+
 def test_without_the_key_it_is_401(served):
     server, _ = served
     with pytest.raises(openai.AuthenticationError):
