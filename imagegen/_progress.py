@@ -29,7 +29,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
+from ._wrapped import Wrapped
+from .provider import ProgressEvent, Provider, ProviderRequest, ProviderResponse
 
 __all__ = ["Display", "Watched", "describe"]
 
@@ -118,33 +119,17 @@ class Display:
             self._progress.stop()
 
 
-class Watched:
+class Watched(Wrapped):
     """A provider whose phases show on a ``Display``: its one-time ``prepare`` ("setting up"), one
     ``attempt`` event per call (so remote waits and retries show) and the provider's own events."""
 
     def __init__(self, provider: Provider, display: Display) -> None:
-        self._client = provider  # the name the client's secret scrubber looks inside
-        self.name = provider.name
-        self.model = provider.model
+        super().__init__(provider)
         self._display = display
         self._calls = 0
 
-    @property
-    def label(self) -> str:
-        return f"{self.name}:{self.model}"
-
-    def capabilities(self) -> Capabilities:
-        return self._client.capabilities()
-
-    def estimate_cost(self, req: ProviderRequest) -> Any:
-        estimate = getattr(self._client, "estimate_cost", None)
-        return estimate(req) if estimate is not None else None
-
-    async def prepare(self) -> None:
-        prepare = getattr(self._client, "prepare", None)
-        if prepare is not None:
-            self._display.phase(f"setting up {self.label}")
-            await prepare()
+    def _setting_up(self) -> None:
+        self._display.phase(f"setting up {self.label}")
 
     async def generate(self, req: ProviderRequest) -> ProviderResponse:
         self._calls += 1
@@ -158,8 +143,3 @@ class Watched:
 
         req.progress = both
         return await self._client.generate(req)
-
-    async def aclose(self) -> None:
-        closer = getattr(self._client, "aclose", None)
-        if closer is not None:
-            await closer()

@@ -357,11 +357,7 @@ def _interrupted(exc: ImageGenError, prompt: str, params: GenerateParams) -> Gen
 
 def _params(svc: Service, req: Txt2ImgRequest, chain: Chain, override: dict[str, Any],
             warnings: list[str]) -> GenerateParams:
-    limit = svc.config.max_prompt_chars
-    for name in ("prompt", "negative_prompt"):
-        text = getattr(req, name)
-        if text is not None and len(text) > limit:
-            raise InvalidRequest(f"{name}: {len(text)} characters; this server takes at most {limit}", field=name)
+    svc.check_prompts(prompt=req.prompt, negative_prompt=req.negative_prompt)
     if not req.prompt.strip():
         raise InvalidRequest("prompt: give a prompt (the text to draw)", field="prompt")
     n = (req.batch_size or 1) * (req.n_iter or 1)

@@ -229,11 +229,7 @@ def _coerce(name: str, value: str) -> Any:
 
 def _params(svc: Service, req: GenerationRequest, images: dict[str, list[bytes]], variation: bool,
             warnings: list[str]) -> GenerateParams:
-    limit = svc.config.max_prompt_chars
-    for field in ("prompt", "negative_prompt"):
-        text = getattr(req, field)
-        if text is not None and len(text) > limit:
-            raise InvalidRequest(f"{field}: {len(text)} characters; this server takes at most {limit}", field=field)
+    svc.check_prompts(prompt=req.prompt, negative_prompt=req.negative_prompt)
     n = req.n or 1
     if n > svc.config.max_images:
         raise InvalidRequest(f"n: at most {svc.config.max_images} images per request; got {n}", field="n")

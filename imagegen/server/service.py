@@ -23,11 +23,12 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
+from .._wrapped import Wrapped
 from ..client import Client
 from ..errors import ImageGenError, InvalidRequest, ProviderUnavailable, RateLimited
 from ..ledger import Ledger, LedgerEntry
 from ..params import GenerateParams
-from ..provider import Capabilities, ProgressEvent, Provider, ProviderRequest, ProviderResponse
+from ..provider import ProgressEvent, Provider, ProviderRequest, ProviderResponse
 from ..registry import ProviderSpec, default_provider_spec, resolve_provider, spec_of
 from ..result import GeneratedImage, GenerationResult
 from .config import ServerConfig
@@ -74,31 +75,17 @@ class Job:
             event.set()
 
 
-class Observed:
+class Observed(Wrapped):
     """A served provider as the server sees it: the same provider, with each call's steps reported to
     the request's ``Job``, its cancel event registered there, and calls in flight counted."""
 
     def __init__(self, provider: Provider, service: Service) -> None:
-        self._client = provider  # the name the client's secret scrubber looks inside
-        self.name = provider.name
-        self.model = provider.model
+        super().__init__(provider)
         self._service = service
 
     @property
     def inner(self) -> Provider:
         return self._client
-
-    def capabilities(self) -> Capabilities:
-        return self._client.capabilities()
-
-    def estimate_cost(self, req: ProviderRequest) -> Any:
-        estimate = getattr(self._client, "estimate_cost", None)
-        return estimate(req) if estimate is not None else None
-
-    async def prepare(self) -> None:
-        prepare = getattr(self._client, "prepare", None)
-        if prepare is not None:
-            await prepare()
 
     def samplers(self) -> list[str] | None:
         """The scheduler names the provider accepts, when it says (``samplers()``); else None."""
@@ -131,11 +118,6 @@ class Observed:
             self._service.in_flight -= 1
             if job is not None and req.cancel in job.cancels:
                 job.cancels.remove(req.cancel)  # type: ignore[arg-type]
-
-    async def aclose(self) -> None:
-        closer = getattr(self._client, "aclose", None)
-        if closer is not None:
-            await closer()
 
 
 @dataclasses.dataclass
@@ -334,6 +316,14 @@ class Service:
         self.ledger.record(LedgerEntry(
             request_id=uuid.uuid4().hex, provider=SERVER, model=route, status="refused", error=type(error).__name__,
             message=f"HTTP {status}: {error.message}", cost_usd=None, user=user))
+
+    def check_prompts(self, **texts: str | None) -> None:
+        """Each of ``texts`` (``prompt=...``, ``negative_prompt=...``) within the server's
+        ``max_prompt_chars``, refused naming the field before anything is queued."""
+        limit = self.config.max_prompt_chars
+        for name, text in texts.items():
+            if text is not None and len(text) > limit:
+                raise InvalidRequest(f"{name}: {len(text)} characters; this server takes at most {limit}", field=name)
 
     # -- generating ------------------------------------------------------------------------------
 
